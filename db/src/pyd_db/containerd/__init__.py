@@ -1,0 +1,3 @@
+"""containerd's schema. HEAD names the newest revision under versions/."""
+
+HEAD = "c0002"

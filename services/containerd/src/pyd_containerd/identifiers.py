@@ -1,0 +1,22 @@
+"""containerd's identifier rules (pkg/identifiers): names that are safe as path parts."""
+
+from __future__ import annotations
+
+import re
+
+from pyd_proto.errdefs import InvalidArgument
+
+MAX_LENGTH = 76
+_PATTERN = re.compile(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$")
+
+
+def validate(name: str) -> str:
+    """Return `name` or raise InvalidArgument; no `/`, `..` or other path tricks pass."""
+    if not name:
+        raise InvalidArgument("identifier must not be empty")
+    if len(name) > MAX_LENGTH:
+        raise InvalidArgument(f"identifier {name[:MAX_LENGTH]!r}... greater than maximum "
+                              f"length ({MAX_LENGTH} characters)")
+    if not _PATTERN.match(name):
+        raise InvalidArgument(f"identifier {name!r} must match {_PATTERN.pattern}")
+    return name

@@ -1,0 +1,75 @@
+"""pyd.dockerd.v1.System: parse, call the daemon core, build the response (moby's
+api/server/router/system)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+from google.protobuf import empty_pb2
+
+from pyd_dockerd.daemon.daemon import Daemon
+from pyd_dockerd.daemon.info import system_info
+from pyd_dockerd.daemon.version import API_VERSION, server_version
+from pyd_proto.errdefs import Unimplemented, abort_on_error
+from pyd_proto.pyd.dockerd.v1 import system_pb2 as pb
+from pyd_proto.pyd.dockerd.v1 import system_pb2_grpc as pb_grpc
+
+SERVICE = pb.DESCRIPTOR.services_by_name["System"].full_name
+
+
+class SystemService(pb_grpc.SystemServicer):
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def Ping(self, request: empty_pb2.Empty, context: grpc.ServicerContext) -> pb.PingResponse:
+        return pb.PingResponse(api_version=API_VERSION, os_type="linux", experimental=True)
+
+    @abort_on_error
+    def Version(self, request: empty_pb2.Empty,
+                context: grpc.ServicerContext) -> pb.VersionResponse:
+        v = server_version(self.daemon)
+        return pb.VersionResponse(
+            platform=pb.Platform(name="pyd engine"),
+            components=[pb.ComponentVersion(name=c.name, version=c.version, details=c.details)
+                        for c in v.components],
+            version=v.version, api_version=v.api_version, min_api_version=v.min_api_version,
+            git_commit=v.git_commit, python_version=v.python_version, os=v.os, arch=v.arch,
+            kernel_version=v.kernel_version, experimental=True)
+
+    @abort_on_error
+    def Info(self, request: empty_pb2.Empty, context: grpc.ServicerContext) -> pb.InfoResponse:
+        i = system_info(self.daemon)
+        resp = pb.InfoResponse(
+            id=i.id, name=i.name, server_version=i.server_version, containers=i.containers,
+            containers_running=i.containers_running, containers_paused=i.containers_paused,
+            containers_stopped=i.containers_stopped, images=i.images, driver=i.driver,
+            logging_driver=i.logging_driver, cgroup_driver=i.cgroup_driver,
+            cgroup_version=i.cgroup_version, kernel_version=i.kernel_version,
+            operating_system=i.operating_system, os_type=i.os_type,
+            architecture=i.architecture, ncpu=i.ncpu, mem_total=i.mem_total,
+            docker_root_dir=i.docker_root_dir, exec_root=i.exec_root, hosts=i.hosts,
+            containerd_address=i.containerd_address, containerd_managed=i.containerd_managed,
+            containerd_root=i.containerd_root, containerd_state=i.containerd_state,
+            runtime_name=i.runtime_name, runtime_path=i.runtime_path,
+            runtime_root=i.runtime_root, criu_version=i.criu_version, criu_path=i.criu_path,
+            live_restore_enabled=i.live_restore_enabled, cgroup_parent=i.cgroup_parent,
+            debug=i.debug, warnings=i.warnings,
+            default_runtime=i.runtime_name, experimental_build=True,
+            memory_limit=True, cpu_cfs_period=True, cpu_cfs_quota=True, cpu_shares=True,
+            cpu_set=True, pids_limit=True)
+        resp.runtimes[i.runtime_name].path = i.runtime_path
+        resp.system_time.GetCurrentTime()
+        return resp
+
+    @abort_on_error
+    def Events(self, request: pb.EventsRequest,
+               context: grpc.ServicerContext) -> Iterator[pb.Event]:
+        # The event log arrives with the container lifecycle (issue 5).
+        raise Unimplemented("events are not recorded by this version of pyd-dockerd")
+        yield  # pragma: no cover - makes this a generator, as the stream handler expects
+
+    @abort_on_error
+    def DataUsage(self, request: pb.DataUsageRequest,
+                  context: grpc.ServicerContext) -> pb.DataUsageResponse:
+        raise Unimplemented("disk usage is not computed by this version of pyd-dockerd")

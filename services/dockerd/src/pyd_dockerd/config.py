@@ -1,0 +1,50 @@
+"""pyd-dockerd's configuration. With only --root/--state given, every other path
+(containerd's and the runtime's included) lives under them (DESIGN.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_ROOT = "/var/lib/pyd"
+DEFAULT_STATE = "/run/pyd"
+
+
+@dataclass(frozen=True)
+class Config:
+    root: str = DEFAULT_ROOT
+    state: str = DEFAULT_STATE
+    host: str = ""            # unix://PATH; empty: <state>/pyd.sock
+    containerd: str = ""      # unix://PATH of an external containerd; empty: supervise our own
+    runtime: str = "pyd-runc"  # runc-compatible binary the shims call
+    cgroup_parent: str = "pyd"  # containers' cgroups live under this (docker: /docker)
+    debug: bool = False
+
+    @property
+    def socket_path(self) -> str:
+        if self.host:
+            return self.host.removeprefix("unix://")
+        return os.path.join(self.state, "pyd.sock")
+
+    @property
+    def db_path(self) -> str:
+        return os.path.join(self.root, "pyd.db")
+
+    @property
+    def containerd_root(self) -> str:
+        return os.path.join(self.root, "containerd")
+
+    @property
+    def containerd_state(self) -> str:
+        return os.path.join(self.state, "containerd")
+
+    @property
+    def containerd_address(self) -> str:
+        """The containerd socket path: the one given, or the supervised one's."""
+        if self.containerd:
+            return self.containerd.removeprefix("unix://")
+        return os.path.join(self.containerd_state, "containerd.sock")
+
+    @property
+    def runtime_root(self) -> str:
+        return os.path.join(self.state, "runc")

@@ -1,0 +1,49 @@
+"""pyd-dockerd: the command line of the engine daemon."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pyd_dockerd import __version__
+from pyd_dockerd.config import DEFAULT_ROOT, DEFAULT_STATE
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Persistent data.")
+@click.option("--state", "--exec-root", "state", default=DEFAULT_STATE, show_default=True,
+              help="Runtime state (sockets, pid files).")
+@click.option("-H", "--host", default="", help="Socket to serve on, unix://PATH "
+              "[default: unix://STATE/pyd.sock]")
+@click.option("--containerd", default="", help="Address of an external pyd-containerd; "
+              "without it dockerd starts and supervises its own.")
+@click.option("--runtime", default="pyd-runc", show_default=True,
+              help="runc-compatible runtime binary.")
+@click.option("--cgroup-parent", default="pyd", show_default=True,
+              help="Parent cgroup of every container.")
+@click.option("-D", "--debug", is_flag=True, help="Debug logging.")
+@click.version_option(__version__, "-v", "--version", prog_name="pyd-dockerd",
+                      message="%(prog)s version %(version)s")
+def main(root: str, state: str, host: str, containerd: str, runtime: str, cgroup_parent: str,
+         debug: bool) -> None:
+    """The pyd engine daemon."""
+    from pyd_dockerd.config import Config
+    from pyd_proto import logs
+
+    logs.setup("dockerd", debug=debug)
+    if host and not host.startswith("unix://"):
+        click.echo(f"pyd-dockerd: unsupported host {host!r}: only unix://PATH", err=True)
+        sys.exit(1)
+    try:
+        from pyd_dockerd.server import make_server
+
+        server, core = make_server(Config(root=root, state=state, host=host,
+                                          containerd=containerd, runtime=runtime,
+                                          cgroup_parent=cgroup_parent, debug=debug))
+        server.run(ready=core.start)
+    except Exception as e:  # one clear line for a daemon that cannot start
+        if debug:
+            raise
+        click.echo(f"pyd-dockerd: {e}", err=True)
+        sys.exit(1)
