@@ -84,4 +84,7 @@ if [[ ! -f $stamp || constraints.txt -nt $stamp || -n "$(find proto db services 
     .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt "${pkgs[@]}" "${extra[@]}"
     touch "$stamp"
 fi
+# Bytecode for the editable sources, written even where PYTHONDONTWRITEBYTECODE is set:
+# the CLI, shim and runtime start cold on every call.
+.venv/bin/python -m compileall -q -j 0 proto/src db/src services/*/src >/dev/null || true
 log "ready: $(.venv/bin/python --version), $(criu --version | head -1)"

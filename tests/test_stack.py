@@ -109,3 +109,23 @@ def test_daemon_creates_its_database_at_head(stack: Stack, schema_db: str) -> No
         assert current_revision(engine) == head_revision("dockerd")
     finally:
         engine.dispose()
+
+
+def test_pyd_version_and_info_through_the_cli(stack: Stack) -> None:
+    version = stack.cli("version")
+    assert version.returncode == 0, version.stderr
+    assert "Client:" in version.stdout and "Server: pyd engine" in version.stdout
+    assert " containerd:" in version.stdout and " criu:" in version.stdout
+    info = stack.cli("info")
+    assert info.returncode == 0, info.stderr
+    assert f"Pyd Root Dir: {stack.root}" in info.stdout
+    assert f"Containerd Address: unix://{stack.containerd_socket}" in info.stdout
+    assert "CRIU Version: 4." in info.stdout
+
+
+def test_cli_against_a_dead_socket_prints_one_line(stack: Stack) -> None:
+    out = stack.cli("-H", f"unix://{stack.base}/nobody.sock", "version")
+    assert out.returncode == 1
+    assert "Cannot connect to the pyd daemon" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

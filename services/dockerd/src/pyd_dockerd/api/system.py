@@ -10,8 +10,9 @@ from google.protobuf import empty_pb2
 
 from pyd_dockerd.daemon.daemon import Daemon
 from pyd_dockerd.daemon.info import system_info
-from pyd_dockerd.daemon.version import API_VERSION, server_version
+from pyd_dockerd.daemon.version import server_version
 from pyd_proto.errdefs import Unimplemented, abort_on_error
+from pyd_proto.pyd.dockerd.v1 import API_VERSION, MIN_API_VERSION
 from pyd_proto.pyd.dockerd.v1 import system_pb2 as pb
 from pyd_proto.pyd.dockerd.v1 import system_pb2_grpc as pb_grpc
 
@@ -23,7 +24,8 @@ class SystemService(pb_grpc.SystemServicer):
         self.daemon = daemon
 
     def Ping(self, request: empty_pb2.Empty, context: grpc.ServicerContext) -> pb.PingResponse:
-        return pb.PingResponse(api_version=API_VERSION, os_type="linux", experimental=True)
+        return pb.PingResponse(api_version=API_VERSION, min_api_version=MIN_API_VERSION,
+                               os_type="linux", experimental=True)
 
     @abort_on_error
     def Version(self, request: empty_pb2.Empty,

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from pyd_dockerd import __version__
 from pyd_dockerd.daemon.daemon import Daemon
-from pyd_dockerd.daemon.version import _arch
 
 
 @dataclass
@@ -74,7 +73,7 @@ def system_info(daemon: Daemon) -> SystemInfo:
     return SystemInfo(
         id=daemon.id, name=socket.gethostname(), server_version=__version__,
         cgroup_version=cgroup_version(), kernel_version=platform.release(),
-        operating_system=_os_name(), architecture=_arch(), ncpu=os.cpu_count() or 0,
+        operating_system=_os_name(), architecture=platform.machine(), ncpu=os.cpu_count() or 0,
         mem_total=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
         docker_root_dir=cfg.root, exec_root=cfg.state, hosts=[f"unix://{cfg.socket_path}"],
         containerd_address=f"unix://{cfg.containerd_address}",

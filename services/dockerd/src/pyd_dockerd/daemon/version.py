@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pyd_dockerd import __version__
 from pyd_dockerd.daemon.daemon import Daemon
 from pyd_proto.errdefs import PydError
+from pyd_proto.pyd.dockerd.v1 import API_VERSION, MIN_API_VERSION
 
-API_VERSION = "1.0"
-MIN_API_VERSION = "1.0"
 GIT_COMMIT = os.environ.get("PYD_GIT_COMMIT", "unknown")
 
 

@@ -33,10 +33,15 @@ class PingResponse(_message.Message):
     OS_TYPE_FIELD_NUMBER: _builtins.int
     EXPERIMENTAL_FIELD_NUMBER: _builtins.int
     BUILDER_VERSION_FIELD_NUMBER: _builtins.int
+    MIN_API_VERSION_FIELD_NUMBER: _builtins.int
     api_version: _builtins.str
     os_type: _builtins.str
     experimental: _builtins.bool
     builder_version: _builtins.str
+    min_api_version: _builtins.str
+    """The oldest API version the daemon still accepts (Docker sends it only in
+    /version); the CLI refuses a daemon whose range misses its own.
+    """
     def __init__(
         self,
         *,
@@ -44,10 +49,11 @@ class PingResponse(_message.Message):
         os_type: _builtins.str = ...,
         experimental: _builtins.bool = ...,
         builder_version: _builtins.str = ...,
+        min_api_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_version", b"api_version", "builder_version", b"builder_version", "experimental", b"experimental", "os_type", b"os_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_version", b"api_version", "builder_version", b"builder_version", "experimental", b"experimental", "min_api_version", b"min_api_version", "os_type", b"os_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

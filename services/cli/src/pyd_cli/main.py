@@ -1,0 +1,195 @@
+"""`pyd`: the root click group, global flags, and errors → messages and exit codes.
+
+Subcommands are listed in COMMANDS and imported only when they run (lazy.py).
+Every failure ends as one line on stderr and docker's exit status; a traceback
+is printed only with --debug.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from pyd_cli import __version__
+from pyd_cli.context import Cli
+from pyd_cli.errors import EXIT_ERROR, EXIT_USAGE, CliError
+from pyd_cli.lazy import LazyCommand, LazyGroup
+
+DEFAULT_HOST = "unix:///run/pyd/pyd.sock"
+
+_C = "Common Commands"
+_M = "Management Commands"
+
+# name → where it lives. Docker's top-level shortcuts (ps, run, version ...)
+# point at the same command objects as their `pyd container ...` form.
+COMMANDS: dict[str, LazyCommand] = {
+    "version": LazyCommand(
+        "pyd_cli.commands.system.version:version", "Show the pyd version information", _C
+    ),
+    "info": LazyCommand("pyd_cli.commands.system.info:info", "Display system-wide information", _C),
+    "container": LazyCommand("pyd_cli.commands.container:group", "Manage containers", _M),
+    "image": LazyCommand("pyd_cli.commands.image:group", "Manage images", _M),
+    "network": LazyCommand("pyd_cli.commands.network:group", "Manage networks", _M),
+    "volume": LazyCommand("pyd_cli.commands.volume:group", "Manage volumes", _M),
+    "checkpoint": LazyCommand("pyd_cli.commands.checkpoint:group", "Manage checkpoints", _M),
+    "system": LazyCommand("pyd_cli.commands.system:group", "Manage pyd", _M),
+}
+
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["--help"], "max_content_width": 100}
+
+# The Cli object of the running invocation, for main()'s error handler.
+_current: Cli | None = None
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"pyd version {__version__}")
+        ctx.exit(0)
+
+
+@click.group(
+    "pyd",
+    cls=LazyGroup,
+    lazy_subcommands=COMMANDS,
+    context_settings=CONTEXT_SETTINGS,
+    no_args_is_help=True,
+)
+@click.option(
+    "-H",
+    "--host",
+    envvar="PYD_HOST",
+    default=DEFAULT_HOST,
+    show_default=True,
+    metavar="HOST",
+    help="Daemon socket to connect to (env PYD_HOST)",
+)
+@click.option("-D", "--debug", is_flag=True, help="Enable debug mode (tracebacks on errors)")
+@click.option(
+    "-v",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print version information and quit",
+)
+@click.pass_context
+def cli(ctx: click.Context, host: str, debug: bool) -> None:
+    """A self-sufficient runtime for containers, built like Docker."""
+    global _current
+    _current = ctx.obj = Cli(host or DEFAULT_HOST, debug)
+
+
+def _is_flag_error(err: click.UsageError) -> bool:
+    """docker exits 125 for flag errors (FlagErrorFunc) and 1 for argument errors."""
+    if isinstance(err, click.NoSuchOption | click.BadOptionUsage):
+        return True
+    param = getattr(err, "param", None)
+    if isinstance(err, click.BadParameter | click.MissingParameter):
+        return isinstance(param, click.Option)
+    return False
+
+
+def _usage_error(err: click.UsageError) -> tuple[str, int]:
+    ctx = err.ctx
+    path = ctx.command_path if ctx is not None else "pyd"
+    if isinstance(err, click.exceptions.NoArgsIsHelpError):
+        return "", -1
+    if isinstance(err, click.NoSuchOption):
+        name = err.option_name
+        if name.startswith("--"):
+            message = f"unknown flag: {name}"
+        else:
+            message = f"unknown shorthand flag: {name[1:2]!r} in {name}"
+    elif isinstance(err, click.exceptions.NoSuchCommand):
+        words = [*path.split()[1:], err.command_name]
+        return f"pyd: '{' '.join(words)}' is not a pyd command.\nSee '{path} --help'", EXIT_ERROR
+    else:
+        message = err.format_message()
+    status = EXIT_USAGE if _is_flag_error(err) else EXIT_ERROR
+    return f"pyd: {message}\nSee '{path} --help'.", status
+
+
+def _report(message: str) -> None:
+    if message:
+        sys.stderr.write(message.rstrip("\n") + "\n")
+        sys.stderr.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `pyd` console script: run, then exit with the status."""
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit status instead of exiting."""
+    global _current
+    _current = None
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "-D" in args or "--debug" in args
+    try:
+        cli.main(args=args, prog_name="pyd", standalone_mode=False)
+        return 0
+    except click.exceptions.NoArgsIsHelpError as err:
+        click.echo(err.ctx.get_help())
+        return 0
+    except click.UsageError as err:
+        message, status = _usage_error(err)
+        _report(message)
+        return status
+    except click.exceptions.Exit as err:
+        return int(err.exit_code)
+    except click.Abort:
+        return EXIT_ERROR
+    except click.ClickException as err:
+        _report(f"pyd: {err.format_message()}")
+        return err.exit_code or EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Reader went away (`pyd ps | head`): exit quietly, as Go programs do.
+        _silence_stdout()
+        return EXIT_ERROR
+    except Exception as exc:
+        return _handle_error(exc, debug)
+
+
+def _handle_error(exc: Exception, debug: bool) -> int:
+    cur = _current
+    debug = debug or (cur is not None and cur.debug)
+    prefix = cur.error_prefix if cur is not None else ""
+    from pyd_cli.client import is_rpc_error, map_rpc_error
+
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    if isinstance(exc, CliError):
+        err = exc
+    elif is_rpc_error(exc):
+        host = cur.host if cur is not None else DEFAULT_HOST
+        status = cur.daemon_error_status if cur is not None else EXIT_ERROR
+        err = map_rpc_error(exc, host, daemon_error_status=status)
+    else:
+        # A bug or an OS error: still one line (the type says which).
+        _report(f"{prefix}{type(exc).__name__}: {exc}")
+        return EXIT_ERROR
+    if err.message:
+        _report(prefix + err.message)
+    return err.status
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+if __name__ == "__main__":
+    main()
