@@ -174,7 +174,7 @@ class Daemon:
         finally:
             os.umask(old)
         secure_socket(self.socket_path)
-        # NOT_SERVING until `run` has finished its `ready` step: health means ready.
+        # NOT_SERVING until `run` reports READY: health means ready.
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         log.info("serving", extra={"address": f"unix://{self.socket_path}",
                                    "services": ",".join(self._services)})
@@ -206,21 +206,18 @@ class Daemon:
         while not self._stop.wait(3600):
             pass
 
-    def run(self, grace: float = 5.0, ready: Callable[[], None] | None = None) -> None:
+    def run(self, grace: float = 5.0, prepare: Callable[[], None] | None = None) -> None:
         """Serve until SIGTERM/SIGINT (or `request_stop`), then stop gracefully.
 
-        `ready` runs after the socket is up and before READY=1 is reported (dockerd
-        brings up containerd there); if it fails, the server stops and the error
-        propagates.
+        `prepare` runs before the socket is bound (dockerd brings up containerd there,
+        as moby does before serving its API), so a client that can connect finds a
+        ready daemon. A stop asked for during `prepare` takes effect right after it.
         """
         self.handle_signals()
+        prepare_socket_path(self.socket_path)  # refuse a second daemon before preparing
+        if prepare is not None:
+            prepare()
         self.start()
-        if ready is not None:
-            try:
-                ready()
-            except BaseException:
-                self.stop(0)
-                raise
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         self.notify("READY=1", f"STATUS=serving on unix://{self.socket_path}",
                     f"MAINPID={os.getpid()}")

@@ -41,7 +41,7 @@ def main(root: str, state: str, host: str, containerd: str, runtime: str, cgroup
         server, core = make_server(Config(root=root, state=state, host=host,
                                           containerd=containerd, runtime=runtime,
                                           cgroup_parent=cgroup_parent, debug=debug))
-        server.run(ready=core.start)
+        server.run(prepare=core.start)
     except Exception as e:  # one clear line for a daemon that cannot start
         if debug:
             raise
