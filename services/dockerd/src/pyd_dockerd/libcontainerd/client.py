@@ -16,13 +16,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pyd_proto import dial
 from pyd_proto.containerd.services.containers.v1 import containers_pb2, containers_pb2_grpc
+from pyd_proto.containerd.services.content.v1 import content_pb2, content_pb2_grpc
 from pyd_proto.containerd.services.events.v1 import events_pb2, events_pb2_grpc
+from pyd_proto.containerd.services.images.v1 import images_pb2, images_pb2_grpc
 from pyd_proto.containerd.services.snapshots.v1 import snapshots_pb2, snapshots_pb2_grpc
 from pyd_proto.containerd.services.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from pyd_proto.containerd.services.version.v1 import version_pb2_grpc
 from pyd_proto.containerd.types import mount_pb2
 from pyd_proto.containerd.types.event_pb2 import Envelope
 from pyd_proto.errdefs import from_rpc_error
+from pyd_proto.pyd.containerd.v1 import transfer_pb2, transfer_pb2_grpc
 
 log = logging.getLogger("pyd.dockerd.libcontainerd")
 
@@ -100,6 +103,50 @@ class ContainerdClient:
     def list_containers(self) -> list[containers_pb2.Container]:
         resp = self._call(self._containers.List, containers_pb2.ListContainersRequest())
         return list(resp.containers)
+
+    # -- images and content ---------------------------------------------------------
+
+    def list_images(self) -> list[images_pb2.Image]:
+        return list(self._call(self._images.List, images_pb2.ListImagesRequest()).images)
+
+    def get_image(self, name: str) -> images_pb2.Image:
+        resp: images_pb2.GetImageResponse = self._call(
+            self._images.Get, images_pb2.GetImageRequest(name=name))
+        return resp.image
+
+    def create_image(self, image: images_pb2.Image) -> images_pb2.Image:
+        resp: images_pb2.CreateImageResponse = self._call(
+            self._images.Create, images_pb2.CreateImageRequest(image=image))
+        return resp.image
+
+    def delete_image(self, name: str) -> None:
+        self._call(self._images.Delete, images_pb2.DeleteImageRequest(name=name, sync=True))
+
+    def read_blob(self, digest: str) -> bytes:
+        """A whole blob from the content store (manifests and configs: small)."""
+        try:
+            chunks = content_pb2_grpc.ContentStub(self.channel).Read(
+                content_pb2.ReadContentRequest(digest=digest), metadata=self._md(), timeout=60)
+            return b"".join(c.data for c in chunks)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+
+    def import_archive(self, chunks: Iterator[bytes], *, kind: str = "", name: str = "",
+                       config_json: bytes = b"") -> list[images_pb2.Image]:
+        """Stream an image archive (docker save, OCI layout, or a rootfs tar with `name`)
+        into containerd, which stores, unpacks and records it in one go."""
+        def requests() -> Iterator[transfer_pb2.ImportRequest]:
+            yield transfer_pb2.ImportRequest(options=transfer_pb2.ImportOptions(
+                kind=kind, name=name, config_json=config_json, snapshotter=SNAPSHOTTER))
+            for chunk in chunks:
+                yield transfer_pb2.ImportRequest(data=chunk)
+
+        try:
+            resp = transfer_pb2_grpc.TransferStub(self.channel).Import(
+                requests(), metadata=self._md(), timeout=600)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+        return list(resp.images)
 
     # -- snapshots ----------------------------------------------------------------
 
@@ -188,6 +235,10 @@ class ContainerdClient:
     @property
     def _containers(self) -> Any:
         return containers_pb2_grpc.ContainersStub(self.channel)
+
+    @property
+    def _images(self) -> Any:
+        return images_pb2_grpc.ImagesStub(self.channel)
 
     @property
     def _snapshots(self) -> Any:
