@@ -88,7 +88,8 @@ def open_database(path: str | os.PathLike[str], schema: str) -> Engine:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     _check_integrity(p)
-    engine = create_engine(f"sqlite:///{p}", future=True)
+    # Enough connections for every gRPC worker thread (64) without queueing on the pool.
+    engine = create_engine(f"sqlite:///{p}", pool_size=16, max_overflow=64, future=True)
     event.listen(engine, "connect", _on_connect)
     try:
         current = current_revision(engine)

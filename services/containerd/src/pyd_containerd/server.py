@@ -4,14 +4,40 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 
 from pyd_containerd.config import Config
+from pyd_containerd.content.local import LocalStore
+from pyd_containerd.events.exchange import Exchange
+from pyd_containerd.gc import GarbageCollector
+from pyd_containerd.images.exporter import Exporter
+from pyd_containerd.images.importer import Importer
+from pyd_containerd.images.pull import Puller
+from pyd_containerd.images.store import ImageStore
+from pyd_containerd.leases.store import LeaseStore
+from pyd_containerd.metadata.containers import ContainerStore
+from pyd_containerd.metadata.content import ContentStore
 from pyd_containerd.metadata.namespaces import NamespaceStore
+from pyd_containerd.services.containers import service as containers
+from pyd_containerd.services.content import service as content
+from pyd_containerd.services.events import service as events
+from pyd_containerd.services.images import service as images
+from pyd_containerd.services.leases import service as leases
 from pyd_containerd.services.namespaces import service as namespaces
+from pyd_containerd.services.snapshots import service as snapshots
+from pyd_containerd.services.transfer import service as transfer
 from pyd_containerd.services.version import service as version
+from pyd_containerd.snapshots.overlay import OverlaySnapshotter
 from pyd_db.database import open_database
+from pyd_proto.containerd.services.containers.v1 import containers_pb2_grpc
+from pyd_proto.containerd.services.content.v1 import content_pb2_grpc
+from pyd_proto.containerd.services.events.v1 import events_pb2_grpc
+from pyd_proto.containerd.services.images.v1 import images_pb2_grpc
+from pyd_proto.containerd.services.leases.v1 import leases_pb2_grpc
 from pyd_proto.containerd.services.namespaces.v1 import namespace_pb2_grpc
+from pyd_proto.containerd.services.snapshots.v1 import snapshots_pb2_grpc
 from pyd_proto.containerd.services.version.v1 import version_pb2_grpc
+from pyd_proto.pyd.containerd.v1 import transfer_pb2_grpc
 from pyd_proto.server import Daemon
 
 log = logging.getLogger("pyd.containerd")
@@ -27,6 +53,37 @@ def make_server(config: Config) -> Daemon:
                version.SERVICE)
     daemon.add(namespace_pb2_grpc.add_NamespacesServicer_to_server,
                namespaces.NamespacesService(NamespaceStore(engine)), namespaces.SERVICE)
+    exchange = Exchange()  # in-process publishers (tasks, metadata) call exchange.publish
+    daemon.add(events_pb2_grpc.add_EventsServicer_to_server, events.EventsService(exchange),
+               events.SERVICE)
+    container_store = ContainerStore(engine)
+    daemon.add(containers_pb2_grpc.add_ContainersServicer_to_server,
+               containers.ContainersService(container_store, exchange), containers.SERVICE)
+    lease_store = LeaseStore(engine)
+    content_store = ContentStore(engine, LocalStore(
+        os.path.join(config.root, "io.containerd.content.v1.content")))
+    daemon.add(content_pb2_grpc.add_ContentServicer_to_server,
+               content.ContentService(content_store, exchange, lease_store), content.SERVICE)
+    overlay = OverlaySnapshotter(engine, os.path.join(
+        config.root, "io.containerd.snapshotter.v1.overlayfs"))
+    overlay.cleanup()  # directories a crash left without a record
+    daemon.add(snapshots_pb2_grpc.add_SnapshotsServicer_to_server,
+               snapshots.SnapshotsService({overlay.name: overlay}, exchange, lease_store),
+               snapshots.SERVICE)
+    gc = GarbageCollector(engine, content_store, {overlay.name: overlay},
+                          active_grace=timedelta(seconds=60))
+    daemon.add(leases_pb2_grpc.add_LeasesServicer_to_server,
+               leases.LeasesService(lease_store, gc), leases.SERVICE)
+    image_store = ImageStore(engine)
+    daemon.add(images_pb2_grpc.add_ImagesServicer_to_server,
+               images.ImagesService(image_store, exchange, gc), images.SERVICE)
+    importer = Importer(image_store, content_store, {overlay.name: overlay}, lease_store, gc)
+    puller = Puller(image_store, content_store, {overlay.name: overlay}, lease_store, gc)
+    daemon.add(transfer_pb2_grpc.add_TransferServicer_to_server,
+               transfer.TransferService(importer, os.path.join(config.root, "tmp"), exchange,
+                                        puller, Exporter(image_store, content_store)),
+               transfer.SERVICE)
+    daemon.on_stop(gc.stop)
     daemon.on_stop(engine.dispose)
     log.info("pyd-containerd configured", extra={"root": config.root, "state": config.state})
     return daemon

@@ -49,6 +49,11 @@ class TransferStub:
                 request_serializer=pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.ExportRequest.SerializeToString,
                 response_deserializer=pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.ExportChunk.FromString,
                 _registered_method=True)
+        self.Unpack = channel.unary_unary(
+                '/pyd.containerd.v1.Transfer/Unpack',
+                request_serializer=pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.UnpackRequest.SerializeToString,
+                response_deserializer=pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.UnpackResponse.FromString,
+                _registered_method=True)
 
 
 class TransferServicer:
@@ -80,6 +85,16 @@ class TransferServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Unpack(self, request, context):
+        """Unpack an image already in the content store (made by Images.Create,
+        `ctr images import --no-unpack`, or an import or pull without unpacking)
+        into committed snapshots; returns the chain ID a container's rootfs is
+        prepared from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TransferServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +112,11 @@ def add_TransferServicer_to_server(servicer, server):
                     servicer.Export,
                     request_deserializer=pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.ExportRequest.FromString,
                     response_serializer=pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.ExportChunk.SerializeToString,
+            ),
+            'Unpack': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unpack,
+                    request_deserializer=pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.UnpackRequest.FromString,
+                    response_serializer=pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.UnpackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -180,6 +200,33 @@ class Transfer:
             '/pyd.containerd.v1.Transfer/Export',
             pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.ExportRequest.SerializeToString,
             pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.ExportChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unpack(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pyd.containerd.v1.Transfer/Unpack',
+            pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.UnpackRequest.SerializeToString,
+            pyd__proto_dot_pyd_dot_containerd_dot_v1_dot_transfer__pb2.UnpackResponse.FromString,
             options,
             channel_credentials,
             insecure,

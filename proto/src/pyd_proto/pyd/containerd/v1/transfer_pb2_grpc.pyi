@@ -52,6 +52,12 @@ class TransferStub:
     read: an OCI image layout (oci-layout, index.json, blobs/sha256/...) plus
     Docker's manifest.json. Streams the tar's bytes.
     """
+    Unpack: _grpc.UnaryUnaryMultiCallable[_transfer_pb2.UnpackRequest, _transfer_pb2.UnpackResponse]
+    """Unpack an image already in the content store (made by Images.Create,
+    `ctr images import --no-unpack`, or an import or pull without unpacking)
+    into committed snapshots; returns the chain ID a container's rootfs is
+    prepared from.
+    """
 
 @_typing.type_check_only
 class TransferAsyncStub(TransferStub):
@@ -69,6 +75,12 @@ class TransferAsyncStub(TransferStub):
     """Write the named images as one tar that both `docker load` and OCI tools
     read: an OCI image layout (oci-layout, index.json, blobs/sha256/...) plus
     Docker's manifest.json. Streams the tar's bytes.
+    """
+    Unpack: _aio.UnaryUnaryMultiCallable[_transfer_pb2.UnpackRequest, _transfer_pb2.UnpackResponse]  # type: ignore[assignment]
+    """Unpack an image already in the content store (made by Images.Create,
+    `ctr images import --no-unpack`, or an import or pull without unpacking)
+    into committed snapshots; returns the chain ID a container's rootfs is
+    prepared from.
     """
 
 class TransferServicer(metaclass=_abc_1.ABCMeta):
@@ -102,6 +114,18 @@ class TransferServicer(metaclass=_abc_1.ABCMeta):
         """Write the named images as one tar that both `docker load` and OCI tools
         read: an OCI image layout (oci-layout, index.json, blobs/sha256/...) plus
         Docker's manifest.json. Streams the tar's bytes.
+        """
+
+    @_abc_1.abstractmethod
+    def Unpack(
+        self,
+        request: _transfer_pb2.UnpackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_transfer_pb2.UnpackResponse, _abc.Awaitable[_transfer_pb2.UnpackResponse]]:
+        """Unpack an image already in the content store (made by Images.Create,
+        `ctr images import --no-unpack`, or an import or pull without unpacking)
+        into committed snapshots; returns the chain ID a container's rootfs is
+        prepared from.
         """
 
 def add_TransferServicer_to_server(servicer: TransferServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
