@@ -61,3 +61,5 @@ def setup(component: str, *, debug: bool = False, stream: Any = None) -> None:
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     # Alembic narrates every plugin it loads at INFO; only its problems matter here.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # pyroute2 narrates every netlink message at DEBUG.
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)

@@ -1,3 +1,3 @@
 """dockerd's schema. HEAD names the newest revision under versions/."""
 
-HEAD = "d0001"
+HEAD = "d0002"

@@ -16,6 +16,12 @@ class Config:
     address: str = ""  # empty: <state>/containerd.sock
     debug: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    # Tasks: the OCI runtime shims run (any runc-compatible CLI, e.g. Debian's `runc`),
+    # its --root (empty: <state>/runc; each namespace gets a directory below), and
+    # the shim binary (empty: `pyd-shim` next to this Python, else on PATH).
+    runtime_binary: str = "pyd-runc"
+    runtime_root: str = ""
+    shim_binary: str = ""
 
     @property
     def socket_path(self) -> str:
@@ -24,3 +30,8 @@ class Config:
     @property
     def db_path(self) -> str:
         return os.path.join(self.root, "io.containerd.metadata.v1.sqlite", "meta.db")
+
+    @property
+    def ttrpc_path(self) -> str:
+        """Where shims publish their events (upstream: <socket>.ttrpc)."""
+        return self.socket_path + ".ttrpc"

@@ -18,6 +18,9 @@ class Config:
     containerd: str = ""      # unix://PATH of an external containerd; empty: supervise our own
     runtime: str = "pyd-runc"  # runc-compatible binary the shims call
     cgroup_parent: str = "pyd"  # containers' cgroups live under this (docker: /docker)
+    bridge_name: str = "pyd0"  # the default network's Linux bridge (docker0 upstream)
+    bip: str = ""             # the default bridge's address/prefix; empty: first free pool
+    iptables: bool = True     # manage NAT and published-port rules
     debug: bool = False
 
     @property
@@ -48,3 +51,16 @@ class Config:
     @property
     def runtime_root(self) -> str:
         return os.path.join(self.state, "runc")
+
+    @property
+    def containers_root(self) -> str:
+        return os.path.join(self.root, "containers")
+
+    @property
+    def volumes_root(self) -> str:
+        return os.path.join(self.root, "volumes")
+
+    @property
+    def netns_dir(self) -> str:
+        """Network namespaces of containers, kept as bind-mounted files."""
+        return os.path.join(self.state, "netns")

@@ -22,11 +22,17 @@ from pyd_dockerd.config import DEFAULT_ROOT, DEFAULT_STATE
               help="runc-compatible runtime binary.")
 @click.option("--cgroup-parent", default="pyd", show_default=True,
               help="Parent cgroup of every container.")
+@click.option("--bridge-name", default="pyd0", show_default=True,
+              help="Linux bridge of the default network (one per stack on a host).")
+@click.option("--bip", default="", help="Address and prefix of the default bridge, e.g. "
+              "172.17.0.1/16 [default: the first free default pool].")
+@click.option("--iptables/--no-iptables", default=True, show_default=True,
+              help="Manage iptables rules (NAT, published ports).")
 @click.option("-D", "--debug", is_flag=True, help="Debug logging.")
 @click.version_option(__version__, "-v", "--version", prog_name="pyd-dockerd",
                       message="%(prog)s version %(version)s")
 def main(root: str, state: str, host: str, containerd: str, runtime: str, cgroup_parent: str,
-         debug: bool) -> None:
+         bridge_name: str, bip: str, iptables: bool, debug: bool) -> None:
     """The pyd engine daemon."""
     from pyd_dockerd.config import Config
     from pyd_proto import logs
@@ -40,7 +46,9 @@ def main(root: str, state: str, host: str, containerd: str, runtime: str, cgroup
 
         server, core = make_server(Config(root=root, state=state, host=host,
                                           containerd=containerd, runtime=runtime,
-                                          cgroup_parent=cgroup_parent, debug=debug))
+                                          cgroup_parent=cgroup_parent,
+                                          bridge_name=bridge_name, bip=bip,
+                                          iptables=iptables, debug=debug))
         server.run(prepare=core.start)
     except Exception as e:  # one clear line for a daemon that cannot start
         if debug:

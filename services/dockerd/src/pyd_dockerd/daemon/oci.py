@@ -182,7 +182,6 @@ def build_spec(o: SpecOptions, rootfs: str = "rootfs") -> dict[str, Any]:
             "env": _env_with_defaults(o.env, o.hostname, o.tty),
             "cwd": o.cwd or "/",
             "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}],
             "noNewPrivileges": False,
             "oomScoreAdj": o.oom_score_adj,
         },

@@ -42,8 +42,10 @@ def _pid_alive_as(pid: int, needle: str) -> bool:
 
 
 class Supervisor:
-    def __init__(self, root: str, state: str, address: str, *, debug: bool = False) -> None:
+    def __init__(self, root: str, state: str, address: str, *, debug: bool = False,
+                 runtime: str = "", runtime_root: str = "") -> None:
         self.root, self.state, self.address, self.debug = root, state, address, debug
+        self.runtime, self.runtime_root = runtime, runtime_root
         self.pidfile = os.path.join(state, "containerd.pid")
         self.pid: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -74,6 +76,10 @@ class Supervisor:
     def _spawn(self) -> None:
         argv = [find_binary("pyd-containerd"), "--root", self.root, "--state", self.state,
                 "--address", self.address]
+        if self.runtime:
+            argv += ["--runtime-binary", self.runtime]
+        if self.runtime_root:
+            argv += ["--runtime-root", self.runtime_root]
         if self.debug:
             argv.append("--debug")
         # Own process group: a Ctrl-C meant for dockerd does not reach containerd (moby: Setpgid).

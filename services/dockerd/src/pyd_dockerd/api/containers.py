@@ -1,0 +1,283 @@
+"""pyd.dockerd.v1.Containers: parse the request, call the daemon, build the response
+(moby's api/server/router/container). Docker's JSON shapes travel as dicts with
+Docker's keys, converted to and from the messages by their json_names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2, json_format
+
+from pyd_dockerd.container import view
+from pyd_dockerd.daemon import create, delete, stop
+from pyd_dockerd.daemon import start as starting
+from pyd_dockerd.daemon.daemon import Daemon
+from pyd_dockerd.logs import jsonfile
+from pyd_proto.errdefs import InvalidArgument, NotFound, Unimplemented, abort_on_error
+from pyd_proto.pyd.dockerd.v1 import containers_pb2 as pb
+from pyd_proto.pyd.dockerd.v1 import containers_pb2_grpc as pb_grpc
+from pyd_proto.pyd.dockerd.v1 import types_pb2
+
+SERVICE = pb.DESCRIPTOR.services_by_name["Containers"].full_name
+
+
+def to_dict(msg: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(msg)
+
+
+def from_dict(d: dict[str, Any], msg: Any) -> Any:
+    return json_format.ParseDict(d, msg, ignore_unknown_fields=True)
+
+
+def _filters(m: Any) -> dict[str, list[str]]:
+    return {k: list(v.values) for k, v in m.items()}
+
+
+def _ts(dt: datetime) -> Any:
+    from google.protobuf import timestamp_pb2
+
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(dt.astimezone(UTC))
+    return ts
+
+
+class ContainersService(pb_grpc.ContainersServicer):
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+
+    @abort_on_error
+    def Create(self, request: pb.CreateContainerRequest,
+               context: grpc.ServicerContext) -> pb.CreateContainerResponse:
+        config = to_dict(request.config)
+        host_config = to_dict(request.host_config)
+        endpoints = to_dict(request.networking_config).get("EndpointsConfig") or None
+        c = create.create(self.d, request.name, config, host_config, endpoints)
+        return pb.CreateContainerResponse(id=c.id)
+
+    @abort_on_error
+    def Start(self, request: pb.StartContainerRequest,
+              context: grpc.ServicerContext) -> empty_pb2.Empty:
+        starting.start(self.d, request.id, checkpoint=request.checkpoint,
+                       checkpoint_dir=request.checkpoint_dir,
+                       lazy_restore=request.lazy_restore)
+        return empty_pb2.Empty()
+
+    @abort_on_error
+    def Stop(self, request: pb.StopContainerRequest,
+             context: grpc.ServicerContext) -> empty_pb2.Empty:
+        timeout = request.timeout if request.HasField("timeout") else None
+        stop.stop(self.d, request.id, timeout, request.signal)
+        return empty_pb2.Empty()
+
+    @abort_on_error
+    def Restart(self, request: pb.RestartContainerRequest,
+                context: grpc.ServicerContext) -> empty_pb2.Empty:
+        timeout = request.timeout if request.HasField("timeout") else None
+        stop.restart(self.d, request.id, timeout)
+        return empty_pb2.Empty()
+
+    @abort_on_error
+    def Kill(self, request: pb.KillContainerRequest,
+             context: grpc.ServicerContext) -> empty_pb2.Empty:
+        stop.kill(self.d, request.id, request.signal or "SIGKILL")
+        return empty_pb2.Empty()
+
+    @abort_on_error
+    def Remove(self, request: pb.RemoveContainerRequest,
+               context: grpc.ServicerContext) -> empty_pb2.Empty:
+        delete.remove(self.d, request.id, force=request.force, volumes=request.volumes)
+        return empty_pb2.Empty()
+
+    @abort_on_error
+    def Pause(self, request: pb.PauseContainerRequest,
+              context: grpc.ServicerContext) -> empty_pb2.Empty:
+        stop.pause(self.d, request.id)
+        return empty_pb2.Empty()
+
+    @abort_on_error
+    def Unpause(self, request: pb.UnpauseContainerRequest,
+                context: grpc.ServicerContext) -> empty_pb2.Empty:
+        stop.unpause(self.d, request.id)
+        return empty_pb2.Empty()
+
+    @abort_on_error
+    def Rename(self, request: pb.RenameContainerRequest,
+               context: grpc.ServicerContext) -> empty_pb2.Empty:
+        c = self.d.containers.rename(request.id, request.new_name)
+        self.d.events.emit("container", "rename", c.id, {"name": c.name})
+        return empty_pb2.Empty()
+
+    @abort_on_error
+    def List(self, request: pb.ListContainersRequest,
+             context: grpc.ServicerContext) -> pb.ListContainersResponse:
+        found = view.filter_containers(self.d.containers.list(), _filters(request.filters),
+                                       all=request.all, limit=request.limit,
+                                       latest=request.latest, resolve=self.d.containers.get)
+        out = []
+        for c in found:
+            summary = view.summary(c)
+            created = summary.pop("Created", None)
+            msg = from_dict(summary, pb.ContainerSummary())
+            if isinstance(created, int | float):
+                msg.created.FromSeconds(int(created))
+            out.append(msg)
+        return pb.ListContainersResponse(containers=out)
+
+    @abort_on_error
+    def Inspect(self, request: pb.InspectContainerRequest,
+                context: grpc.ServicerContext) -> pb.ContainerJSON:
+        c = self.d.containers.get(request.id)
+        out: pb.ContainerJSON = from_dict(c.to_inspect(), pb.ContainerJSON())
+        return out
+
+    @abort_on_error
+    def Wait(self, request: pb.WaitContainerRequest,
+             context: grpc.ServicerContext) -> Iterator[pb.WaitContainerResponse]:
+        condition = request.condition or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        c = self.d.containers.get(request.id)
+        yield pb.WaitContainerResponse(registered=True)
+        while context.is_active():
+            code = self.d.monitor.wait(c.id, condition, timeout=1.0)
+            if code is not None:
+                yield pb.WaitContainerResponse(status_code=code)
+                return
+
+    @abort_on_error
+    def Logs(self, request: pb.ContainerLogsRequest,
+             context: grpc.ServicerContext) -> Iterator[pb.LogFrame]:
+        c = self.d.containers.get(request.id)
+        want = {"stdout"} if request.stdout else set()
+        if request.stderr:
+            want.add("stderr")
+        if not want:
+            want = {"stdout", "stderr"}
+        tail = -1
+        if request.tail and request.tail != "all":
+            try:
+                tail = int(request.tail)
+            except ValueError:
+                raise InvalidArgument(f"invalid value for tail: {request.tail!r}") from None
+        since = request.since.ToDatetime(UTC) if request.HasField("since") else None
+        until = request.until.ToDatetime(UTC) if request.HasField("until") else None
+
+        def running() -> bool:
+            try:
+                return self.d.containers.get(c.id).state.running
+            except NotFound:
+                return False
+
+        for e in jsonfile.read(c.log_path, since=since, until=until, tail=tail,
+                               follow=request.follow, running=running,
+                               stopped=lambda: not context.is_active()):
+            if e.stream not in want:
+                continue
+            stream = (types_pb2.STD_STREAM_STDERR if e.stream == "stderr"
+                      else types_pb2.STD_STREAM_STDOUT)
+            yield pb.LogFrame(stream=stream, data=e.data, timestamp=_ts(e.time))
+
+    @abort_on_error
+    def Attach(self, request_iterator: Iterator[pb.AttachRequest],
+               context: grpc.ServicerContext) -> Iterator[pb.AttachResponse]:
+        """Output of the container from now on (with `logs`, from its start), then its
+        exit. Stdin is not forwarded yet (containers run with stdin closed)."""
+        first = next(request_iterator, None)
+        if first is None or not first.HasField("start"):
+            raise InvalidArgument("the first attach message must be `start`")
+        opts = first.start
+        c = self.d.containers.get(opts.id)
+        want = set()
+        if opts.stdout or not (opts.stdout or opts.stderr):
+            want.add("stdout")
+        if opts.stderr or not (opts.stdout or opts.stderr):
+            want.add("stderr")
+        offset = 0 if opts.logs else jsonfile.size(c.log_path)
+
+        def done() -> bool:
+            if not context.is_active():
+                return True
+            try:
+                st = self.d.containers.get(c.id).state.status.value
+            except NotFound:
+                return True
+            return st in ("exited", "dead", "removing")
+
+        for e in jsonfile.follow_from(c.log_path, offset, done):
+            if e.stream in want:
+                stream = (types_pb2.STD_STREAM_STDERR if e.stream == "stderr"
+                          else types_pb2.STD_STREAM_STDOUT)
+                yield pb.AttachResponse(output=pb.LogFrame(stream=stream, data=e.data,
+                                                           timestamp=_ts(e.time)))
+        try:
+            code = self.d.containers.get(c.id).state.exit_code
+        except NotFound:
+            code = 0
+        yield pb.AttachResponse(exit=pb.AttachExit(exit_code=code))
+
+    @abort_on_error
+    def Prune(self, request: pb.PruneContainersRequest,
+              context: grpc.ServicerContext) -> pb.PruneContainersResponse:
+        deleted = []
+        for c in view.filter_containers(self.d.containers.list(), _filters(request.filters),
+                                        all=True):
+            if c.state.running or c.state.restarting:
+                continue
+            delete.remove(self.d, c.id)
+            deleted.append(c.id)
+        return pb.PruneContainersResponse(containers_deleted=deleted)
+
+    # Not yet served: each says so plainly instead of pretending.
+    def _unimplemented(self, what: str) -> Any:
+        raise Unimplemented(f"{what} is not implemented by this version of pyd-dockerd")
+
+    @abort_on_error
+    def Top(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._unimplemented("top")
+
+    @abort_on_error
+    def Stats(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        yield self._unimplemented("stats")
+
+    @abort_on_error
+    def ExecCreate(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._unimplemented("exec")
+
+    @abort_on_error
+    def ExecStart(self, request_iterator: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        yield self._unimplemented("exec")
+
+    @abort_on_error
+    def ExecInspect(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._unimplemented("exec")
+
+    @abort_on_error
+    def ExecResize(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._unimplemented("exec")
+
+    @abort_on_error
+    def Resize(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._unimplemented("resize")
+
+    @abort_on_error
+    def StatPath(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._unimplemented("cp")
+
+    @abort_on_error
+    def CopyTo(self, request_iterator: Any, context: grpc.ServicerContext) -> Any:
+        return self._unimplemented("cp")
+
+    @abort_on_error
+    def CopyFrom(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        yield self._unimplemented("cp")
+
+    @abort_on_error
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        yield self._unimplemented("export")
+
+    @abort_on_error
+    def Update(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._unimplemented("update")
