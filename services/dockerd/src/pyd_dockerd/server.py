@@ -3,11 +3,12 @@ in-process)."""
 
 from __future__ import annotations
 
-from pyd_dockerd.api import containers, networks, system, volumes
+from pyd_dockerd.api import containers, images, networks, system, volumes
 from pyd_dockerd.config import Config
 from pyd_dockerd.daemon.daemon import Daemon
 from pyd_proto.pyd.dockerd.v1 import (
     containers_pb2_grpc,
+    images_pb2_grpc,
     networks_pb2_grpc,
     system_pb2_grpc,
     volumes_pb2_grpc,
@@ -29,5 +30,7 @@ def make_server(config: Config) -> tuple[Server, Daemon]:
                volumes.VolumesService(core.volumes), volumes.SERVICE)
     server.add(containers_pb2_grpc.add_ContainersServicer_to_server,
                containers.ContainersService(core), containers.SERVICE)
+    server.add(images_pb2_grpc.add_ImagesServicer_to_server, images.ImagesService(core),
+               images.SERVICE)
     server.on_stop(core.shutdown)
     return server, core

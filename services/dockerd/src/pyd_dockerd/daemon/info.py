@@ -70,8 +70,17 @@ def system_info(daemon: Daemon) -> SystemInfo:
     rt = daemon.components.get("runtime")
     criu = daemon.components.get("criu")
     warnings = [f"WARNING: {c.name}: {c.error}" for c in (rt, criu) if c.error]
+    containers = daemon.containers.list()
+    running = sum(1 for c in containers if c.state.running and not c.state.paused)
+    paused = sum(1 for c in containers if c.state.paused)
+    try:
+        images = len(daemon.images.list())
+    except Exception:  # containerd away: info still answers
+        images = 0
     return SystemInfo(
         id=daemon.id, name=socket.gethostname(), server_version=__version__,
+        containers=len(containers), containers_running=running, containers_paused=paused,
+        containers_stopped=len(containers) - running - paused, images=images,
         cgroup_version=cgroup_version(), kernel_version=platform.release(),
         operating_system=_os_name(), architecture=platform.machine(), ncpu=os.cpu_count() or 0,
         mem_total=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),

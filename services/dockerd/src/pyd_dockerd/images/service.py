@@ -4,6 +4,7 @@ configs and rootfs chain IDs, all read from pyd-containerd through libcontainerd
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import json
 import logging
@@ -16,7 +17,7 @@ from typing import Any
 
 from pyd_dockerd.images import busybox, reference
 from pyd_dockerd.libcontainerd.client import ContainerdClient
-from pyd_proto.errdefs import InvalidArgument, NotFound
+from pyd_proto.errdefs import FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger("pyd.dockerd.images")
 
@@ -134,6 +135,52 @@ class ImageService:
             chunks, kind="rootfs", name=full,
             config_json=json.dumps(config or {}).encode())
         return [i.target.digest for i in images]
+
+    def tag(self, source: str, target: str) -> str:
+        """Point the name `target` at `source`'s image; returns the normalized name."""
+        img = self.get(source)
+        name = reference.normalize(target)
+        if "@" in name:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        if not img.names:
+            raise NotFound(f"No such image: {source}")
+        from pyd_proto.containerd.services.images.v1 import images_pb2
+
+        new = images_pb2.Image(name=name)
+        new.target.CopyFrom(self.containerd.get_image(img.names[0]).target)
+        with contextlib.suppress(NotFound):
+            self.containerd.delete_image(name)
+        self.containerd.create_image(new)
+        return name
+
+    def remove(self, ref: str, *, force: bool = False,
+               in_use: dict[str, str] | None = None) -> builtins.list[tuple[str, str]]:
+        """`docker rmi`: untag a name, deleting the image when its last name goes.
+        Returns [("Untagged"|"Deleted", what)] as Docker reports it."""
+        img = self.get(ref)
+        in_use = in_use or {}
+        by_name = False
+        with contextlib.suppress(InvalidArgument):
+            by_name = reference.normalize(ref) in img.names
+        names = [reference.normalize(ref)] if by_name else list(img.names)
+        if not by_name and len(img.names) > 1 and not force:
+            raise FailedPrecondition(
+                f"conflict: unable to delete {img.id.removeprefix('sha256:')[:12]} (must be "
+                "forced) - image is referenced in multiple repositories")
+        last = set(names) >= set(img.names)
+        user = in_use.get(img.id)
+        if last and user and not force:
+            raise FailedPrecondition(
+                f'conflict: unable to remove repository reference "{ref}" (must force) - '
+                f"container {user[:12]} is using its referenced image "
+                f"{img.id.removeprefix('sha256:')[:12]}")
+        out = []
+        for n in names:
+            self.containerd.delete_image(n)
+            out.append(("Untagged", reference.familiar(n)))
+        if last:
+            out.append(("Deleted", img.id))
+        return out
 
     def ensure_default(self) -> None:
         """Load the embedded busybox:latest when the engine has no busybox image yet."""

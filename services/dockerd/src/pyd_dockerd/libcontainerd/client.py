@@ -148,6 +148,26 @@ class ContainerdClient:
             raise from_rpc_error(e) from None
         return list(resp.images)
 
+    def pull(self, ref: str, *, plain_http: bool = False,
+             username: str = "", password: str = "") -> Iterator[transfer_pb2.PullProgress]:
+        """Pull `ref` (normalized) from its registry; progress, the last carries the image."""
+        try:
+            yield from transfer_pb2_grpc.TransferStub(self.channel).Pull(
+                transfer_pb2.PullRequest(ref=ref, plain_http=plain_http, username=username,
+                                         password=password, snapshotter=SNAPSHOTTER),
+                metadata=self._md(), timeout=1800)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+
+    def export(self, names: list[str]) -> Iterator[bytes]:
+        """A docker-save/OCI archive of the named images, in chunks."""
+        try:
+            for chunk in transfer_pb2_grpc.TransferStub(self.channel).Export(
+                    transfer_pb2.ExportRequest(names=names), metadata=self._md(), timeout=1800):
+                yield chunk.data
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+
     # -- snapshots ----------------------------------------------------------------
 
     def prepare_snapshot(self, key: str, parent: str) -> list[mount_pb2.Mount]:
