@@ -4,6 +4,7 @@ Docker's keys, converted to and from the messages by their json_names."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,11 +13,18 @@ import grpc
 from google.protobuf import empty_pb2, json_format
 
 from pyd_dockerd.container import view
-from pyd_dockerd.daemon import create, delete, stop
+from pyd_dockerd.daemon import create, delete, stop, top
+from pyd_dockerd.daemon import exec as execs
 from pyd_dockerd.daemon import start as starting
 from pyd_dockerd.daemon.daemon import Daemon
 from pyd_dockerd.logs import jsonfile
-from pyd_proto.errdefs import InvalidArgument, NotFound, Unimplemented, abort_on_error
+from pyd_proto.errdefs import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unimplemented,
+    abort_on_error,
+)
 from pyd_proto.pyd.dockerd.v1 import containers_pb2 as pb
 from pyd_proto.pyd.dockerd.v1 import containers_pb2_grpc as pb_grpc
 from pyd_proto.pyd.dockerd.v1 import types_pb2
@@ -230,37 +238,93 @@ class ContainersService(pb_grpc.ContainersServicer):
             deleted.append(c.id)
         return pb.PruneContainersResponse(containers_deleted=deleted)
 
+    @abort_on_error
+    def Top(self, request: pb.TopContainerRequest,
+            context: grpc.ServicerContext) -> pb.TopContainerResponse:
+        c = self.d.containers.get(request.id)
+        if not c.state.running:
+            raise FailedPrecondition(f"Container {c.id} is not running")
+        titles, rows = top.top(self.d.containerd.task_pids(c.id), request.ps_args)
+        return pb.TopContainerResponse(
+            titles=titles, processes=[pb.ProcessRow(values=r) for r in rows])
+
+    @abort_on_error
+    def Resize(self, request: pb.ResizeContainerRequest,
+               context: grpc.ServicerContext) -> empty_pb2.Empty:
+        c = self.d.containers.get(request.id)
+        self.d.containerd.resize_pty(c.id, request.width, request.height)
+        return empty_pb2.Empty()
+
+    @abort_on_error
+    def ExecCreate(self, request: pb.ExecCreateRequest,
+                   context: grpc.ServicerContext) -> pb.ExecCreateResponse:
+        e = execs.create(self.d, request.container, execs.ExecConfig(
+            id="", container_id="", cmd=list(request.cmd), env=list(request.env),
+            user=request.user, working_dir=request.working_dir,
+            privileged=request.privileged, tty=request.tty,
+            attach_stdin=request.attach_stdin, attach_stdout=request.attach_stdout,
+            attach_stderr=request.attach_stderr, detach_keys=request.detach_keys))
+        return pb.ExecCreateResponse(id=e.id)
+
+    @abort_on_error
+    def ExecStart(self, request_iterator: Iterator[pb.ExecStartRequest],
+                  context: grpc.ServicerContext) -> Iterator[pb.AttachResponse]:
+        first = next(request_iterator, None)
+        if first is None or not first.HasField("start"):
+            raise InvalidArgument("the first exec message must be `start`")
+        opts = first.start
+        e = self.d.execs.get(opts.exec_id)
+
+        def stdin() -> Iterator[bytes]:
+            for msg in request_iterator:
+                if msg.HasField("stdin"):
+                    yield msg.stdin
+                elif msg.HasField("resize"):
+                    with contextlib.suppress(Exception):
+                        self.d.containerd.resize_pty(e.container_id, msg.resize.width,
+                                                     msg.resize.height, opts.exec_id)
+                elif msg.HasField("close_stdin"):
+                    return
+
+        for stream, data in execs.start(self.d, opts.exec_id, stdin(), detach=opts.detach):
+            kind = (types_pb2.STD_STREAM_STDERR if stream == "stderr"
+                    else types_pb2.STD_STREAM_STDOUT)
+            yield pb.AttachResponse(output=pb.LogFrame(stream=kind, data=data))
+        if not opts.detach:
+            e.done.wait()
+        yield pb.AttachResponse(exit=pb.AttachExit(exit_code=e.exit_code or 0))
+
+    @abort_on_error
+    def ExecInspect(self, request: pb.ExecInspectRequest,
+                    context: grpc.ServicerContext) -> pb.ExecInspectResponse:
+        e = self.d.execs.get(request.exec_id)
+        out = pb.ExecInspectResponse(
+            id=e.id, running=e.running, container_id=e.container_id, pid=e.pid,
+            open_stdin=e.attach_stdin, open_stdout=e.attach_stdout,
+            open_stderr=e.attach_stderr, detach_keys=e.detach_keys)
+        if e.exit_code is not None:
+            out.exit_code = e.exit_code
+        out.process_config.tty = e.tty
+        out.process_config.entrypoint = e.cmd[0]
+        out.process_config.arguments.extend(e.cmd[1:])
+        out.process_config.user = e.user
+        out.process_config.privileged = e.privileged
+        return out
+
+    @abort_on_error
+    def ExecResize(self, request: pb.ExecResizeRequest,
+                   context: grpc.ServicerContext) -> empty_pb2.Empty:
+        e = self.d.execs.get(request.exec_id)
+        self.d.containerd.resize_pty(e.container_id, request.width, request.height, e.id)
+        return empty_pb2.Empty()
+
     # Not yet served: each says so plainly instead of pretending.
     def _unimplemented(self, what: str) -> Any:
         raise Unimplemented(f"{what} is not implemented by this version of pyd-dockerd")
 
     @abort_on_error
-    def Top(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._unimplemented("top")
-
-    @abort_on_error
     def Stats(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         yield self._unimplemented("stats")
-
-    @abort_on_error
-    def ExecCreate(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._unimplemented("exec")
-
-    @abort_on_error
-    def ExecStart(self, request_iterator: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        yield self._unimplemented("exec")
-
-    @abort_on_error
-    def ExecInspect(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._unimplemented("exec")
-
-    @abort_on_error
-    def ExecResize(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._unimplemented("exec")
-
-    @abort_on_error
-    def Resize(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._unimplemented("resize")
 
     @abort_on_error
     def StatPath(self, request: Any, context: grpc.ServicerContext) -> Any:

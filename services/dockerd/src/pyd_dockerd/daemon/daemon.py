@@ -19,6 +19,7 @@ from pyd_dockerd.config import Config
 from pyd_dockerd.container.container import Container
 from pyd_dockerd.daemon.components import ComponentCache
 from pyd_dockerd.daemon.events import EventLog
+from pyd_dockerd.daemon.exec import ExecStore
 from pyd_dockerd.daemon.monitor import Monitor
 from pyd_dockerd.images.service import ImageService
 from pyd_dockerd.libcontainerd.client import ContainerdClient
@@ -60,6 +61,7 @@ class Daemon:
         self.volumes = VolumeStore(self.db, config.volumes_root)
         self.images = ImageService(self.containerd)
         self.events = EventLog()
+        self.execs = ExecStore()
         self.monitor = Monitor(self)
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()

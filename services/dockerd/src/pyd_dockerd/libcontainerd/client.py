@@ -97,6 +97,12 @@ class ContainerdClient:
         c.runtime.name = runtime
         self._call(self._containers.Create, containers_pb2.CreateContainerRequest(container=c))
 
+    def container_spec(self, id: str) -> dict[str, Any]:
+        """The OCI spec recorded for the container."""
+        resp = self._call(self._containers.Get, containers_pb2.GetContainerRequest(id=id))
+        spec: dict[str, Any] = json.loads(resp.container.spec.value or b"{}")
+        return spec
+
     def delete_container(self, id: str) -> None:
         self._call(self._containers.Delete, containers_pb2.DeleteContainerRequest(id=id))
 
@@ -217,6 +223,29 @@ class ContainerdClient:
                                                                     exec_id=exec_id),
                           timeout=timeout)
         return TaskExit(int(resp.exit_status), _ts(resp.exited_at))
+
+    def exec_process(self, id: str, exec_id: str, process: dict[str, Any], *,
+                     stdin: str = "", stdout: str = "", stderr: str = "",
+                     terminal: bool = False) -> None:
+        """Add process `exec_id` (an OCI Process) to the running task; Start runs it."""
+        self._call(self._tasks.Exec, tasks_pb2.ExecProcessRequest(
+            container_id=id, exec_id=exec_id, stdin=stdin, stdout=stdout, stderr=stderr,
+            terminal=terminal, spec=any_pb2.Any(
+                type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
+                value=json.dumps(process).encode())))
+
+    def delete_process(self, id: str, exec_id: str) -> TaskExit:
+        resp = self._call(self._tasks.DeleteProcess, tasks_pb2.DeleteProcessRequest(
+            container_id=id, exec_id=exec_id))
+        return TaskExit(int(resp.exit_status), _ts(resp.exited_at))
+
+    def resize_pty(self, id: str, width: int, height: int, exec_id: str = "") -> None:
+        self._call(self._tasks.ResizePty, tasks_pb2.ResizePtyRequest(
+            container_id=id, exec_id=exec_id, width=width, height=height))
+
+    def close_stdin(self, id: str, exec_id: str = "") -> None:
+        self._call(self._tasks.CloseIO, tasks_pb2.CloseIORequest(
+            container_id=id, exec_id=exec_id, stdin=True))
 
     def get_task(self, id: str) -> Any:
         return self._call(self._tasks.Get, tasks_pb2.GetRequest(container_id=id)).process
