@@ -1,3 +1,3 @@
 """dockerd's schema. HEAD names the newest revision under versions/."""
 
-HEAD = "d0002"
+HEAD = "d0003"

@@ -3,10 +3,11 @@ in-process)."""
 
 from __future__ import annotations
 
-from pyd_dockerd.api import containers, images, networks, system, volumes
+from pyd_dockerd.api import checkpoints, containers, images, networks, system, volumes
 from pyd_dockerd.config import Config
 from pyd_dockerd.daemon.daemon import Daemon
 from pyd_proto.pyd.dockerd.v1 import (
+    checkpoints_pb2_grpc,
     containers_pb2_grpc,
     images_pb2_grpc,
     networks_pb2_grpc,
@@ -32,5 +33,7 @@ def make_server(config: Config) -> tuple[Server, Daemon]:
                containers.ContainersService(core), containers.SERVICE)
     server.add(images_pb2_grpc.add_ImagesServicer_to_server, images.ImagesService(core),
                images.SERVICE)
+    server.add(checkpoints_pb2_grpc.add_CheckpointsServicer_to_server,
+               checkpoints.CheckpointsService(core), checkpoints.SERVICE)
     server.on_stop(core.shutdown)
     return server, core

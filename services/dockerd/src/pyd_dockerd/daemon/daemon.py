@@ -28,7 +28,7 @@ from pyd_dockerd.network.controller import NetworkController, NetworkOptions
 from pyd_dockerd.store.containers import ContainerStore
 from pyd_dockerd.store.engine import engine_id
 from pyd_dockerd.volumes.local import VolumeStore
-from pyd_proto.errdefs import InvalidArgument, NotFound
+from pyd_proto.errdefs import NotFound
 
 log = logging.getLogger("pyd.dockerd")
 
@@ -144,14 +144,11 @@ class Daemon:
         return "/nonexistent"
 
     def checkpoint_path(self, c: Container, name: str, directory: str) -> str:
-        """Where checkpoint `name` of `c` lives: under the container or in `directory`."""
-        if not name or "/" in name or name in (".", ".."):
-            raise InvalidArgument(f"invalid checkpoint name: {name!r}")
-        base = directory or os.path.join(c.root, "checkpoints")
-        path = os.path.join(base, name)
-        if not os.path.isdir(path):
-            raise NotFound(f"checkpoint {name} does not exist for container {c.id}")
-        return path
+        """The image directory of checkpoint `name` of `c` (under the container, or in
+        `directory`); NotFound unless it was completely written."""
+        from pyd_dockerd.daemon import checkpoint
+
+        return checkpoint.get(self, c, name, directory).path
 
     def exec_exited(self, container_id: str, exec_id: str, status: int) -> None:
         """An exec'd process ended (exec support records it; nothing to do yet)."""

@@ -108,3 +108,15 @@ volume_refs = Table(
     Column("volume", String(255), ForeignKey("volumes.name"), primary_key=True),
     Column("container_id", String(64), primary_key=True),
 )
+
+checkpoints = Table(
+    "checkpoints", metadata,
+    Column("container_id", String(64), nullable=False),
+    Column("name", String(255), primary_key=True),
+    Column("dir", Text, primary_key=True),
+    Column("image_digest", String(80), nullable=False),
+    Column("leave_running", Boolean, nullable=False),
+    Column("lazy", Boolean, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
