@@ -21,7 +21,17 @@ class Config:
     bridge_name: str = "pyd0"  # the default network's Linux bridge (docker0 upstream)
     bip: str = ""             # the default bridge's address/prefix; empty: first free pool
     iptables: bool = True     # manage NAT and published-port rules
+    # Serving checkpoints to other hosts (off unless an address is given), and the TLS
+    # material for it: with all three, peers must present a certificate of this CA.
+    checkpoint_listen: str = ""  # HOST:PORT
+    tlscacert: str = ""
+    tlscert: str = ""
+    tlskey: str = ""
     debug: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tlscacert and self.tlscert and self.tlskey)
 
     @property
     def socket_path(self) -> str:

@@ -28,11 +28,17 @@ from pyd_dockerd.config import DEFAULT_ROOT, DEFAULT_STATE
               "172.17.0.1/16 [default: the first free default pool].")
 @click.option("--iptables/--no-iptables", default=True, show_default=True,
               help="Manage iptables rules (NAT, published ports).")
+@click.option("--checkpoint-listen", default="", metavar="HOST:PORT",
+              help="Serve this host's checkpoints to other pyd hosts (off by default).")
+@click.option("--tlscacert", default="", help="CA certificate peers must be signed by.")
+@click.option("--tlscert", default="", help="This daemon's TLS certificate.")
+@click.option("--tlskey", default="", help="This daemon's TLS key.")
 @click.option("-D", "--debug", is_flag=True, help="Debug logging.")
 @click.version_option(__version__, "-v", "--version", prog_name="pyd-dockerd",
                       message="%(prog)s version %(version)s")
 def main(root: str, state: str, host: str, containerd: str, runtime: str, cgroup_parent: str,
-         bridge_name: str, bip: str, iptables: bool, debug: bool) -> None:
+         bridge_name: str, bip: str, iptables: bool, checkpoint_listen: str, tlscacert: str,
+         tlscert: str, tlskey: str, debug: bool) -> None:
     """The pyd engine daemon."""
     from pyd_dockerd.config import Config
     from pyd_proto import logs
@@ -41,6 +47,9 @@ def main(root: str, state: str, host: str, containerd: str, runtime: str, cgroup
     if host and not host.startswith("unix://"):
         click.echo(f"pyd-dockerd: unsupported host {host!r}: only unix://PATH", err=True)
         sys.exit(1)
+    if any((tlscacert, tlscert, tlskey)) and not all((tlscacert, tlscert, tlskey)):
+        click.echo("pyd-dockerd: --tlscacert, --tlscert and --tlskey go together", err=True)
+        sys.exit(1)
     try:
         from pyd_dockerd.server import make_server
 
@@ -48,7 +57,10 @@ def main(root: str, state: str, host: str, containerd: str, runtime: str, cgroup
                                           containerd=containerd, runtime=runtime,
                                           cgroup_parent=cgroup_parent,
                                           bridge_name=bridge_name, bip=bip,
-                                          iptables=iptables, debug=debug))
+                                          iptables=iptables,
+                                          checkpoint_listen=checkpoint_listen,
+                                          tlscacert=tlscacert, tlscert=tlscert,
+                                          tlskey=tlskey, debug=debug))
         server.run(prepare=core.start)
     except Exception as e:  # one clear line for a daemon that cannot start
         if debug:

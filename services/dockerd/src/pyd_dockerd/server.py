@@ -35,5 +35,45 @@ def make_server(config: Config) -> tuple[Server, Daemon]:
                images.SERVICE)
     server.add(checkpoints_pb2_grpc.add_CheckpointsServicer_to_server,
                checkpoints.CheckpointsService(core), checkpoints.SERVICE)
+    if config.checkpoint_listen:
+        _serve_checkpoints(server, core)
     server.on_stop(core.shutdown)
     return server, core
+
+
+def _serve_checkpoints(server: Server, core: Daemon) -> None:
+    """CheckpointTransfer on TCP --checkpoint-listen (mutual TLS when configured),
+    started with the daemon and stopped before it."""
+    from concurrent import futures
+
+    import grpc
+
+    from pyd_dockerd.api import transfer
+    from pyd_dockerd.daemon.checkpoint_server import CheckpointServer
+    from pyd_proto.pyd.dockerd.v1 import transfer_pb2_grpc
+
+    config = core.config
+    host = config.checkpoint_listen.rpartition(":")[0].strip("[]")
+    source = CheckpointServer(core, host)
+    tcp = grpc.server(futures.ThreadPoolExecutor(max_workers=16,
+                                                 thread_name_prefix="checkpoint-transfer"))
+    transfer_pb2_grpc.add_CheckpointTransferServicer_to_server(
+        transfer.CheckpointTransferService(source), tcp)
+    if config.tls:
+        with open(config.tlscacert, "rb") as ca, open(config.tlscert, "rb") as crt, \
+                open(config.tlskey, "rb") as key:
+            creds = grpc.ssl_server_credentials([(key.read(), crt.read())],
+                                                root_certificates=ca.read(),
+                                                require_client_auth=True)
+        bound = tcp.add_secure_port(config.checkpoint_listen, creds)
+    else:
+        bound = tcp.add_insecure_port(config.checkpoint_listen)
+    if not bound:
+        raise OSError(f"cannot listen on {config.checkpoint_listen}")
+    tcp.start()
+
+    def stop_tcp() -> None:
+        tcp.stop(2).wait()
+
+    server.on_stop(stop_tcp)
+    server.on_stop(source.stop)

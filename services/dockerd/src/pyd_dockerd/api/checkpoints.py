@@ -41,7 +41,10 @@ class CheckpointsService(pb_grpc.CheckpointsServicer):
         cp = checkpoint.create(self.d, request.container, request.checkpoint_id,
                                checkpoint_dir=request.checkpoint_dir,
                                leave_running=request.leave_running, lazy=request.lazy)
-        return pb.CreateCheckpointResponse(checkpoint=_to_pb(self.d, cp))
+        out = _to_pb(self.d, cp)
+        out.address = self.d.checkpoint_address(out.container_name or cp.container_id,
+                                                cp.name)
+        return pb.CreateCheckpointResponse(checkpoint=out, address=out.address)
 
     @abort_on_error
     def List(self, request: pb.ListCheckpointsRequest,

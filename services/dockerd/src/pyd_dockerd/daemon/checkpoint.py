@@ -56,6 +56,30 @@ def validate_name(name: str) -> str:
     return name
 
 
+ROOTFS_DIFF = "rootfs-diff.tar"
+
+
+def write_rootfs_diff(upper: str, out: str) -> None:
+    """The container's filesystem changes (its overlay upper dir, whiteouts included)
+    as a tar: what a restore elsewhere needs besides the CRIU image, since the process
+    may hold files it wrote open."""
+    import tarfile
+
+    tmp = out + ".tmp"
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in sorted(os.listdir(upper)):
+            tar.add(os.path.join(upper, entry), arcname=entry)
+    os.replace(tmp, out)
+
+
+def apply_rootfs_diff(tar_path: str, upper: str) -> None:
+    """Unpack a checkpoint's filesystem changes into a fresh container's upper dir."""
+    import tarfile
+
+    with tarfile.open(tar_path) as tar:
+        tar.extractall(upper, filter="fully_trusted")
+
+
 def _du(path: str) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
@@ -85,6 +109,7 @@ def create(d: Daemon, ref: str, name: str, *, checkpoint_dir: str = "",
         d.containers.save(c)
     try:
         d.containerd.checkpoint_task(c.id, work, leave_running=leave_running, lazy=lazy)
+        write_rootfs_diff(d.upper_dir(c), os.path.join(work, ROOTFS_DIFF))
         os.rename(work, final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

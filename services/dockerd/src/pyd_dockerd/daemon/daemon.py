@@ -8,9 +8,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -29,6 +31,9 @@ from pyd_dockerd.store.containers import ContainerStore
 from pyd_dockerd.store.engine import engine_id
 from pyd_dockerd.volumes.local import VolumeStore
 from pyd_proto.errdefs import NotFound
+
+if TYPE_CHECKING:
+    import grpc
 
 log = logging.getLogger("pyd.dockerd")
 
@@ -143,12 +148,47 @@ class Daemon:
             pass
         return "/nonexistent"
 
+    def upper_dir(self, c: Container) -> str:
+        """The container's read-write layer (its overlay upperdir)."""
+        for m in self.containerd.snapshot_mounts(c.id):
+            for opt in m.options:
+                if opt.startswith("upperdir="):
+                    return str(opt.split("=", 1)[1])
+        raise NotFound(f"container {c.id} has no read-write layer")
+
     def checkpoint_path(self, c: Container, name: str, directory: str) -> str:
         """The image directory of checkpoint `name` of `c` (under the container, or in
         `directory`); NotFound unless it was completely written."""
         from pyd_dockerd.daemon import checkpoint
 
         return checkpoint.get(self, c, name, directory).path
+
+    # ---------------------------------------------------------------- checkpoints
+    def tls_server_context(self) -> ssl.SSLContext | None:
+        """For page servers: peers must present a certificate of our CA (when TLS is on)."""
+        if not self.config.tls:
+            return None
+        from pyd_runtime.criu.pageserver import tls_server_context
+
+        return tls_server_context(self.config.tlscert, self.config.tlskey,
+                                  self.config.tlscacert)
+
+    def transfer_channel(self, endpoint: str) -> grpc.Channel:
+        """A channel to another host's checkpoint server (mutual TLS when configured)."""
+        import grpc
+
+        if not self.config.tls:
+            return grpc.insecure_channel(endpoint)
+        with open(self.config.tlscacert, "rb") as ca, open(self.config.tlscert, "rb") as crt, \
+                open(self.config.tlskey, "rb") as key:
+            creds = grpc.ssl_channel_credentials(ca.read(), key.read(), crt.read())
+        return grpc.secure_channel(endpoint, creds)
+
+    def checkpoint_address(self, container: str, checkpoint: str) -> str:
+        """The address other hosts restore this checkpoint from ("" when not serving)."""
+        if not self.config.checkpoint_listen:
+            return ""
+        return f"pyd://{self.config.checkpoint_listen}/{container}/{checkpoint}"
 
     def exec_exited(self, container_id: str, exec_id: str, status: int) -> None:
         """An exec'd process ended (exec support records it; nothing to do yet)."""

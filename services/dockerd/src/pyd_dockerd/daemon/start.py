@@ -54,8 +54,15 @@ def start(d: Daemon, ref: str, *, checkpoint: str = "", checkpoint_dir: str = ""
             return c  # docker start on a running container is a no-op
         c.check_can_start()
         image_dir = d.checkpoint_path(c, checkpoint, checkpoint_dir) if checkpoint else ""
+        page_server = ""
+        fetched = None
         if lazy_restore:
+            from pyd_dockerd.daemon import lazy_restore as lazy
+
             log.info("start", extra={"id": c.id, "lazy_restore": lazy_restore})
+            c.state.lazy_restore = {"Address": lazy_restore, "Status": "fetching"}
+            fetched = lazy.fetch(d, c, lazy_restore)
+            image_dir, page_server = fetched.image_dir, fetched.page_server
         netns: str | None = None
         undo: list[Any] = []
         try:
@@ -74,13 +81,17 @@ def start(d: Daemon, ref: str, *, checkpoint: str = "", checkpoint_dir: str = ""
             log_uri = f"jsonfile://{c.log_path}"
             pid = d.containerd.create_task(
                 c.id, stdout=log_uri, stderr=log_uri, terminal=bool(c.config.get("Tty")),
-                stdin="", rootfs=rootfs, checkpoint_dir=image_dir, lazy_restore=lazy_restore)
+                stdin="", rootfs=rootfs, checkpoint_dir=image_dir, lazy_restore=page_server)
             undo.append(lambda: d.containerd.delete_task(c.id))
-            if not (image_dir or lazy_restore):
-                pid = d.containerd.start_task(c.id) or pid
+            # As upstream: a task created from a checkpoint is restored by Start.
+            pid = d.containerd.start_task(c.id) or pid
             c.state.set_running(pid, _start_time(pid), restored_from=checkpoint)
-            if lazy_restore:
-                c.state.lazy_restore = {"Address": lazy_restore, "Status": "restoring"}
+            if fetched is not None:
+                c.state.lazy_restore = {
+                    "Address": lazy_restore, "PageServer": page_server, "Status": "running",
+                    "BytesBeforeRunning": fetched.bytes_received,
+                    "MemoryBytes": fetched.memory_bytes,
+                    "SecondsToRunning": round(fetched.seconds, 3)}
             if not restart:
                 c.manually_stopped = False
             d.containers.save(c)

@@ -1,0 +1,1 @@
+"""pyd-runc commands: one module per command, imported lazily by main."""

@@ -1,0 +1,1 @@
+"""The runtime library: containers, namespaces, mounts, cgroups (runc's libcontainer)."""
