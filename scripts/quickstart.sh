@@ -15,3 +15,5 @@ if ! pyd version >/dev/null 2>&1; then
     done
 fi
 pyd version
+echo
+pyd run --rm busybox echo "hello from a pyd container"
