@@ -61,5 +61,12 @@ def setup(component: str, *, debug: bool = False, stream: Any = None) -> None:
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     # Alembic narrates every plugin it loads at INFO; only its problems matter here.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # pyroute2 narrates every netlink message at DEBUG.
-    logging.getLogger("pyroute2").setLevel(logging.WARNING)
+    # pyroute2 narrates every netlink message at DEBUG (and resets its logger's level
+    # when imported), asyncio names its selector: only their warnings pass.
+    handler.addFilter(_quiet_libraries)
+
+
+def _quiet_libraries(record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.WARNING:
+        return True
+    return not record.name.startswith(("pyroute2", "asyncio"))
