@@ -14,7 +14,8 @@ class Cli:
     """Global options plus the per-command error policy main() applies.
 
     A command that docker treats as "run a container" (run, create, start) sets
-    `daemon_error_status = 125`, and `run` sets `error_prefix = "pyd: "`.
+    `daemon_error_status = 125`; `run` sets `error_prefix = "pyd: "` and
+    `error_period` (docker run's reportError ends every message with ".").
     """
 
     def __init__(self, host: str, debug: bool = False) -> None:
@@ -22,6 +23,7 @@ class Cli:
         self.debug = debug
         self.daemon_error_status = EXIT_ERROR
         self.error_prefix = ""
+        self.error_period = False
         self._client: Client | None = None
 
     def client(self, *, check_version: bool = True) -> Client:

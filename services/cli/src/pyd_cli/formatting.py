@@ -767,3 +767,144 @@ def format_one(fmt: str, data: Any) -> str:
         fmt = "{{json .}}"
     _is_table, text = _prepare(fmt)
     return Template(text).execute(data) + "\n"
+
+
+# ------------------------------------------------------ docker's column helpers
+
+
+def human_size_precision(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision (docker ps/images sizes use 3 digits)."""
+    i = 0
+    while size >= 1000.0 and i < len(_DECIMAL) - 1:
+        size /= 1000.0
+        i += 1
+    s = f"{size:.{precision}g}"
+    if "e" in s:
+        mant, exp = s.split("e")
+        s = f"{mant}e{exp[0]}{exp[1:].lstrip('0').rjust(2, '0')}"
+    return s + _DECIMAL[i]
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration: "Less than a second", "2 minutes", "About an hour"."""
+    secs = int(seconds)
+    if secs < 1:
+        return "Less than a second"
+    if secs == 1:
+        return "1 second"
+    if secs < 60:
+        return f"{secs} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def ellipsis(text: str, width: int) -> str:
+    """docker's formatter.Ellipsis: cut to `width` characters, the last one "…"."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    if width == 1:
+        return text[0]
+    return text[: width - 1] + "…"
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote: double quotes, Go escapes for non-printable characters."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch in "\a\b\f\n\r\t\v":
+            out.append(
+                {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(
+                    ch, "\\v"
+                )
+            )
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif not ch.isprintable():
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def truncate_id(ident: str) -> str:
+    """stringid.TruncateID: drop "sha256:", keep 12 characters."""
+    if ":" in ident:
+        ident = ident.split(":", 1)[1]
+    return ident[:12]
+
+
+def display_ports(ports: Iterable[tuple[str, int, int, str]]) -> str:
+    """docker's DisplayablePorts over (ip, private, public, type) tuples."""
+    ordered = sorted(ports, key=lambda p: (p[1], p[0], p[2], p[3]))
+    groups: dict[str, list[int]] = {}
+    order: list[str] = []
+    result: list[str] = []
+    mappings: list[str] = []
+
+    def form(key: str, first: int, last: int) -> str:
+        ip, _, kind = key.rpartition("/")
+        group = str(first) if first == last else f"{first}-{last}"
+        if ip:
+            group = f"{ip}:{group}->{group}"
+        return f"{group}/{kind}"
+
+    for ip, private, public, kind in ordered:
+        key = kind
+        if ip:
+            if public != private:
+                host = f"[{ip}]" if ":" in ip else ip
+                mappings.append(f"{host}:{public}->{private}/{kind}")
+                continue
+            key = f"{ip}/{kind}"
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [private, private]
+            order.append(key)
+            continue
+        if private == group[1] + 1:
+            group[1] = private
+            continue
+        result.append(form(key, group[0], group[1]))
+        groups[key] = [private, private]
+    result.extend(form(k, groups[k][0], groups[k][1]) for k in order)
+    result.extend(mappings)
+    return ", ".join(result)
+
+
+def json_indent(value: Any) -> str:
+    """json.MarshalIndent(v, "", "    ") as `docker inspect` prints it."""
+    import json
+
+    text = json.dumps(_jsonable(value), indent=4, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def since(ts_seconds: float, now: float | None = None) -> str:
+    """ "2 minutes ago" for a Unix time (docker's CREATED columns)."""
+    import time
+
+    now = time.time() if now is None else now
+    return human_duration(now - ts_seconds) + " ago"

@@ -26,17 +26,78 @@ _M = "Management Commands"
 
 # name → where it lives. Docker's top-level shortcuts (ps, run, version ...)
 # point at the same command objects as their `pyd container ...` form.
+_CT = "pyd_cli.commands.container."
+_IM = "pyd_cli.commands.image."
+
 COMMANDS: dict[str, LazyCommand] = {
+    # Common Commands
+    "run": LazyCommand(_CT + "run:run", "Create and run a new container from an image", _C),
+    "exec": LazyCommand(_CT + "exec:exec_", "Execute a command in a running container", _C),
+    "ps": LazyCommand(_CT + "ps:ps", "List containers", _C),
+    "images": LazyCommand(_IM + "ls:ls", "List images", _C),
+    "pull": LazyCommand(_IM + "pull:pull", "Download an image from a registry", _C),
     "version": LazyCommand(
         "pyd_cli.commands.system.version:version", "Show the pyd version information", _C
     ),
     "info": LazyCommand("pyd_cli.commands.system.info:info", "Display system-wide information", _C),
+    # Management Commands
     "container": LazyCommand("pyd_cli.commands.container:group", "Manage containers", _M),
     "image": LazyCommand("pyd_cli.commands.image:group", "Manage images", _M),
     "network": LazyCommand("pyd_cli.commands.network:group", "Manage networks", _M),
     "volume": LazyCommand("pyd_cli.commands.volume:group", "Manage volumes", _M),
     "checkpoint": LazyCommand("pyd_cli.commands.checkpoint:group", "Manage checkpoints", _M),
     "system": LazyCommand("pyd_cli.commands.system:group", "Manage pyd", _M),
+    # Commands (docker's top-level shortcuts)
+    "attach": LazyCommand(
+        _CT + "attach:attach",
+        "Attach local standard input, output, and error streams to a running container",
+    ),
+    "cp": LazyCommand(
+        _CT + "cp:cp", "Copy files/folders between a container and the local filesystem"
+    ),
+    "create": LazyCommand(_CT + "create:create", "Create a new container"),
+    "events": LazyCommand(
+        "pyd_cli.commands.system.events:events", "Get real time events from the server"
+    ),
+    "export": LazyCommand(
+        _CT + "export:export", "Export a container's filesystem as a tar archive"
+    ),
+    "import": LazyCommand(
+        _IM + "transfer:import_", "Import the contents from a tarball to create a filesystem image"
+    ),
+    "inspect": LazyCommand(_CT + "inspect:inspect", "Return low-level information on pyd objects"),
+    "kill": LazyCommand(_CT + "lifecycle:kill", "Kill one or more running containers"),
+    "load": LazyCommand(_IM + "transfer:load", "Load an image from a tar archive or STDIN"),
+    "logs": LazyCommand(_CT + "logs:logs", "Fetch the logs of a container"),
+    "pause": LazyCommand(
+        _CT + "lifecycle:pause", "Pause all processes within one or more containers"
+    ),
+    "port": LazyCommand(
+        _CT + "port:port", "List port mappings or a specific mapping for the container"
+    ),
+    "rename": LazyCommand(_CT + "lifecycle:rename", "Rename a container"),
+    "restart": LazyCommand(_CT + "lifecycle:restart", "Restart one or more containers"),
+    "rm": LazyCommand(_CT + "lifecycle:rm", "Remove one or more containers"),
+    "rmi": LazyCommand(_IM + "manage:rmi", "Remove one or more images"),
+    "save": LazyCommand(
+        _IM + "transfer:save",
+        "Save one or more images to a tar archive (streamed to STDOUT by default)",
+    ),
+    "start": LazyCommand(_CT + "start:start", "Start one or more stopped containers"),
+    "stats": LazyCommand(
+        _CT + "stats:stats", "Display a live stream of container(s) resource usage statistics"
+    ),
+    "stop": LazyCommand(_CT + "lifecycle:stop", "Stop one or more running containers"),
+    "tag": LazyCommand(_IM + "manage:tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "top": LazyCommand(_CT + "top:top", "Display the running processes of a container"),
+    "unpause": LazyCommand(
+        _CT + "lifecycle:unpause", "Unpause all processes within one or more containers"
+    ),
+    "update": LazyCommand(_CT + "update:update", "Update configuration of one or more containers"),
+    "wait": LazyCommand(
+        _CT + "lifecycle:wait",
+        "Block until one or more containers stop, then print their exit codes",
+    ),
 }
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["--help"], "max_content_width": 100}
@@ -105,6 +166,13 @@ def _usage_error(err: click.UsageError) -> tuple[str, int]:
             message = f"unknown flag: {name}"
         else:
             message = f"unknown shorthand flag: {name[1:2]!r} in {name}"
+    elif isinstance(err, click.BadOptionUsage) and "requires an argument" in err.message:
+        # pflag's wording for a flag given without its value
+        name = err.option_name
+        if name.startswith("--"):
+            message = f"flag needs an argument: {name}"
+        else:
+            message = f"flag needs an argument: {name[1:2]!r} in {name}"
     elif isinstance(err, click.exceptions.NoSuchCommand):
         words = [*path.split()[1:], err.command_name]
         return f"pyd: '{' '.join(words)}' is not a pyd command.\nSee '{path} --help'", EXIT_ERROR
@@ -132,8 +200,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "-D" in args or "--debug" in args
     try:
-        cli.main(args=args, prog_name="pyd", standalone_mode=False)
-        return 0
+        # Without standalone mode click returns a command's ctx.exit(N) status.
+        status = cli.main(args=args, prog_name="pyd", standalone_mode=False)
+        return status if isinstance(status, int) else 0
     except click.exceptions.NoArgsIsHelpError as err:
         click.echo(err.ctx.get_help())
         return 0
@@ -179,7 +248,10 @@ def _handle_error(exc: Exception, debug: bool) -> int:
         _report(f"{prefix}{type(exc).__name__}: {exc}")
         return EXIT_ERROR
     if err.message:
-        _report(prefix + err.message)
+        message = err.message
+        if cur is not None and cur.error_period:
+            message = message.rstrip(".") + "."
+        _report(prefix + message)
     return err.status
 
 

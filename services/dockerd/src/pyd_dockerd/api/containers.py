@@ -5,6 +5,9 @@ Docker's keys, converted to and from the messages by their json_names."""
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2, json_format
 
+from pyd_dockerd.api import convert
 from pyd_dockerd.container import view
 from pyd_dockerd.daemon import create, delete, stop, top
 from pyd_dockerd.daemon import exec as execs
@@ -60,7 +64,7 @@ class ContainersService(pb_grpc.ContainersServicer):
     def Create(self, request: pb.CreateContainerRequest,
                context: grpc.ServicerContext) -> pb.CreateContainerResponse:
         config = to_dict(request.config)
-        host_config = to_dict(request.host_config)
+        host_config = convert.host_config_from_pb(request.host_config)
         endpoints = to_dict(request.networking_config).get("EndpointsConfig") or None
         c = create.create(self.d, request.name, config, host_config, endpoints)
         return pb.CreateContainerResponse(id=c.id)
@@ -138,7 +142,8 @@ class ContainersService(pb_grpc.ContainersServicer):
     def Inspect(self, request: pb.InspectContainerRequest,
                 context: grpc.ServicerContext) -> pb.ContainerJSON:
         c = self.d.containers.get(request.id)
-        out: pb.ContainerJSON = from_dict(c.to_inspect(), pb.ContainerJSON())
+        out: pb.ContainerJSON = from_dict(convert.inspect_to_pb_dict(c.to_inspect()),
+                                          pb.ContainerJSON())
         return out
 
     @abort_on_error
@@ -191,19 +196,25 @@ class ContainersService(pb_grpc.ContainersServicer):
     @abort_on_error
     def Attach(self, request_iterator: Iterator[pb.AttachRequest],
                context: grpc.ServicerContext) -> Iterator[pb.AttachResponse]:
-        """Output of the container from now on (with `logs`, from its start), then its
-        exit. Stdin is not forwarded yet (containers run with stdin closed)."""
+        """The container's output from now on (with `logs`, from its start), its stdin
+        (for containers made with -i) and resizes, then its exit."""
         first = next(request_iterator, None)
         if first is None or not first.HasField("start"):
             raise InvalidArgument("the first attach message must be `start`")
         opts = first.start
         c = self.d.containers.get(opts.id)
-        want = set()
-        if opts.stdout or not (opts.stdout or opts.stderr):
-            want.add("stdout")
-        if opts.stderr or not (opts.stdout or opts.stderr):
-            want.add("stderr")
+        want = {name for name, on in (("stdout", opts.stdout), ("stderr", opts.stderr)) if on}
         offset = 0 if opts.logs else jsonfile.size(c.log_path)
+        if opts.stdin:
+            if not c.config.get("OpenStdin"):
+                raise FailedPrecondition(f"container {c.name} was not created with -i")
+            threading.Thread(target=self._forward_stdin, args=(c.id, request_iterator),
+                             daemon=True, name=f"attach-stdin-{c.id[:12]}").start()
+        else:
+            threading.Thread(target=self._forward_resizes, args=(c.id, request_iterator),
+                             daemon=True).start()
+        # Tells the client the attach is in place (the log offset is fixed): it may start.
+        yield pb.AttachResponse(output=pb.LogFrame())
 
         def done() -> bool:
             if not context.is_active():
@@ -214,17 +225,50 @@ class ContainersService(pb_grpc.ContainersServicer):
                 return True
             return st in ("exited", "dead", "removing")
 
-        for e in jsonfile.follow_from(c.log_path, offset, done):
-            if e.stream in want:
-                stream = (types_pb2.STD_STREAM_STDERR if e.stream == "stderr"
-                          else types_pb2.STD_STREAM_STDOUT)
-                yield pb.AttachResponse(output=pb.LogFrame(stream=stream, data=e.data,
-                                                           timestamp=_ts(e.time)))
+        if want:
+            for e in jsonfile.follow_from(c.log_path, offset, done):
+                if e.stream in want:
+                    stream = (types_pb2.STD_STREAM_STDERR if e.stream == "stderr"
+                              else types_pb2.STD_STREAM_STDOUT)
+                    yield pb.AttachResponse(output=pb.LogFrame(stream=stream, data=e.data,
+                                                               timestamp=_ts(e.time)))
+        else:
+            while not done():
+                time.sleep(0.1)
         try:
             code = self.d.containers.get(c.id).state.exit_code
         except NotFound:
             code = 0
         yield pb.AttachResponse(exit=pb.AttachExit(exit_code=code))
+
+    def _forward_resizes(self, cid: str, requests: Iterator[pb.AttachRequest]) -> None:
+        with contextlib.suppress(Exception):
+            for msg in requests:
+                if msg.HasField("resize"):
+                    with contextlib.suppress(Exception):
+                        self.d.containerd.resize_pty(cid, msg.resize.width, msg.resize.height)
+
+    def _forward_stdin(self, cid: str, requests: Iterator[pb.AttachRequest]) -> None:
+        """Client stdin into the container's stdin fifo; EOF from the client closes the
+        container's stdin when it was made with --attach stdin-once (docker run -i)."""
+        c = self.d.containers.get(cid)
+        fd = os.open(self.d.stdin_fifo(c), os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            for msg in requests:
+                if msg.HasField("stdin"):
+                    os.write(fd, msg.stdin)
+                elif msg.HasField("resize"):
+                    with contextlib.suppress(Exception):
+                        self.d.containerd.resize_pty(cid, msg.resize.width, msg.resize.height)
+                elif msg.HasField("close_stdin"):
+                    break
+        except (OSError, grpc.RpcError):
+            pass
+        finally:
+            os.close(fd)
+            if c.config.get("StdinOnce"):
+                with contextlib.suppress(Exception):
+                    self.d.containerd.close_stdin(cid)
 
     @abort_on_error
     def Prune(self, request: pb.PruneContainersRequest,

@@ -26,8 +26,13 @@ def merge_image_config(config: dict[str, Any], image: dict[str, Any]) -> dict[st
     """Docker's rules: an Entrypoint from the user drops the image's Cmd; empty fields
     take the image's; Env is the image's with the user's overriding per key."""
     out = dict(config)
+    # --entrypoint "" arrives as [""]: it clears the image's entrypoint (and Cmd, unless
+    # the user gave one), as Docker does.
+    cleared = config.get("Entrypoint") == [""]
     user_entrypoint = bool(config.get("Entrypoint"))
-    if not out.get("Entrypoint"):
+    if cleared:
+        out["Entrypoint"] = []
+    elif not out.get("Entrypoint"):
         out["Entrypoint"] = image.get("Entrypoint") or []
     if not out.get("Cmd") and not user_entrypoint:
         out["Cmd"] = image.get("Cmd") or []

@@ -148,6 +148,14 @@ class Daemon:
             pass
         return "/nonexistent"
 
+    def stdin_fifo(self, c: Container) -> str:
+        """The fifo the shim reads the container's stdin from (`-i`); attach writes it."""
+        path = os.path.join(self.config.state, "stdin", c.id)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        if not os.path.exists(path):
+            os.mkfifo(path, 0o600)
+        return path
+
     def upper_dir(self, c: Container) -> str:
         """The container's read-write layer (its overlay upperdir)."""
         for m in self.containerd.snapshot_mounts(c.id):

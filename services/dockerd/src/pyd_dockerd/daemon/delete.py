@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,8 @@ def remove(d: Daemon, ref: str, *, force: bool = False, volumes: bool = False) -
                 d.containers.save(c)
             raise
         shutil.rmtree(c.root, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(d.config.state, "stdin", c.id))
         d.containers.delete(c.id)
     d.monitor.forget(c.id)
     d.events.emit("container", "destroy", c.id, {"name": c.name})

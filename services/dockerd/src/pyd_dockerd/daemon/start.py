@@ -79,9 +79,11 @@ def start(d: Daemon, ref: str, *, checkpoint: str = "", checkpoint_dir: str = ""
             undo.append(lambda: d.containerd.delete_container(c.id))
             rootfs = d.containerd.snapshot_mounts(c.id)
             log_uri = f"jsonfile://{c.log_path}"
+            stdin = d.stdin_fifo(c) if c.config.get("OpenStdin") else ""
             pid = d.containerd.create_task(
                 c.id, stdout=log_uri, stderr=log_uri, terminal=bool(c.config.get("Tty")),
-                stdin="", rootfs=rootfs, checkpoint_dir=image_dir, lazy_restore=page_server)
+                stdin=stdin, rootfs=rootfs, checkpoint_dir=image_dir,
+                lazy_restore=page_server)
             undo.append(lambda: d.containerd.delete_task(c.id))
             # As upstream: a task created from a checkpoint is restored by Start.
             pid = d.containerd.start_task(c.id) or pid

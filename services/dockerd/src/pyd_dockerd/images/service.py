@@ -158,6 +158,8 @@ class ImageService:
         """`docker rmi`: untag a name, deleting the image when its last name goes.
         Returns [("Untagged"|"Deleted", what)] as Docker reports it."""
         img = self.get(ref)
+        # get() names only what was asked for; the image's other names decide the rest.
+        img.names = sorted({n for i in self.list() if i.id == img.id for n in i.names})
         in_use = in_use or {}
         by_name = False
         with contextlib.suppress(InvalidArgument):
@@ -167,6 +169,7 @@ class ImageService:
             raise FailedPrecondition(
                 f"conflict: unable to delete {img.id.removeprefix('sha256:')[:12]} (must be "
                 "forced) - image is referenced in multiple repositories")
+        # Untagging one of several names never deletes the image, used or not.
         last = set(names) >= set(img.names)
         user = in_use.get(img.id)
         if last and user and not force:

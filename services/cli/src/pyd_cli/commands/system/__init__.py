@@ -5,6 +5,11 @@ from __future__ import annotations
 from pyd_cli.lazy import LazyCommand, LazyGroup
 
 COMMANDS: dict[str, LazyCommand] = {
+    "events": LazyCommand(
+        "pyd_cli.commands.system.events:events", "Get real time events from the server"
+    ),
+    "df": LazyCommand("pyd_cli.commands.system.df:df", "Show pyd disk usage"),
+    "prune": LazyCommand("pyd_cli.commands.system.df:prune", "Remove unused data"),
     "info": LazyCommand("pyd_cli.commands.system.info:info", "Display system-wide information"),
 }
 
