@@ -84,8 +84,10 @@ class CheckpointServer:
         from pyd_runtime.criu.pageserver import PageServer
 
         with self._lock:
-            ps = PageServer(path, host=self.host, port=0,
-                            ssl_context=self.d.tls_server_context()).start()
+            # Plain TCP: the destination's `criu lazy-pages` cannot speak TLS, and the
+            # runtime's TLS proxy is not yet reachable through the shim's API (see the
+            # docs). The port is ephemeral and lives only until the pages are sent.
+            ps = PageServer(path, host=self.host, port=0).start()
             self._servers[f"{path}:{ps.address[1]}"] = ps
         threading.Thread(target=self._retire, args=(ps, path), daemon=True,
                          name="page-server-retire").start()

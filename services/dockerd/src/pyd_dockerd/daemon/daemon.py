@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -172,15 +171,6 @@ class Daemon:
         return checkpoint.get(self, c, name, directory).path
 
     # ---------------------------------------------------------------- checkpoints
-    def tls_server_context(self) -> ssl.SSLContext | None:
-        """For page servers: peers must present a certificate of our CA (when TLS is on)."""
-        if not self.config.tls:
-            return None
-        from pyd_runtime.criu.pageserver import tls_server_context
-
-        return tls_server_context(self.config.tlscert, self.config.tlskey,
-                                  self.config.tlscacert)
-
     def transfer_channel(self, endpoint: str) -> grpc.Channel:
         """A channel to another host's checkpoint server (mutual TLS when configured)."""
         import grpc

@@ -18,7 +18,7 @@ import grpc
 
 from pyd_dockerd.daemon.checkpoint import ROOTFS_DIFF, apply_rootfs_diff
 from pyd_dockerd.daemon.checkpoint_server import parse_address
-from pyd_proto.errdefs import FailedPrecondition, Unavailable, from_rpc_error
+from pyd_proto.errdefs import FailedPrecondition, from_rpc_error
 from pyd_proto.pyd.dockerd.v1 import transfer_pb2, transfer_pb2_grpc
 
 if TYPE_CHECKING:
@@ -50,8 +50,11 @@ def fetch(d: Daemon, c: Container, address: str) -> Fetched:
         except grpc.RpcError as e:
             err = from_rpc_error(e)
             if err.code == "UNAVAILABLE":
-                raise Unavailable(f"cannot reach checkpoint server {addr.endpoint}: "
-                                  f"{e.details() if hasattr(e, 'details') else e}") from None
+                # Not this daemon being away: the source refused or could not be reached
+                # (a TLS handshake without a certificate of its CA ends here too).
+                raise FailedPrecondition(
+                    f"cannot fetch checkpoint {addr.checkpoint} from {addr.endpoint}: "
+                    f"{e.details() if hasattr(e, 'details') else e}") from None
             raise err from None
         if plan.image_digest != c.image:
             raise FailedPrecondition(
