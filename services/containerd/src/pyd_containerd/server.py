@@ -18,6 +18,8 @@ from pyd_containerd.leases.store import LeaseStore
 from pyd_containerd.metadata.containers import ContainerStore
 from pyd_containerd.metadata.content import ContentStore
 from pyd_containerd.metadata.namespaces import NamespaceStore
+from pyd_containerd.runtime.events_ttrpc import EventsEndpoint
+from pyd_containerd.runtime.shim_manager import ShimManager
 from pyd_containerd.services.containers import service as containers
 from pyd_containerd.services.content import service as content
 from pyd_containerd.services.events import service as events
@@ -25,9 +27,11 @@ from pyd_containerd.services.images import service as images
 from pyd_containerd.services.leases import service as leases
 from pyd_containerd.services.namespaces import service as namespaces
 from pyd_containerd.services.snapshots import service as snapshots
+from pyd_containerd.services.tasks import service as tasks
 from pyd_containerd.services.transfer import service as transfer
 from pyd_containerd.services.version import service as version
 from pyd_containerd.snapshots.overlay import OverlaySnapshotter
+from pyd_containerd.tasks.manager import TaskManager
 from pyd_db.database import open_database
 from pyd_proto.containerd.services.containers.v1 import containers_pb2_grpc
 from pyd_proto.containerd.services.content.v1 import content_pb2_grpc
@@ -36,9 +40,10 @@ from pyd_proto.containerd.services.images.v1 import images_pb2_grpc
 from pyd_proto.containerd.services.leases.v1 import leases_pb2_grpc
 from pyd_proto.containerd.services.namespaces.v1 import namespace_pb2_grpc
 from pyd_proto.containerd.services.snapshots.v1 import snapshots_pb2_grpc
+from pyd_proto.containerd.services.tasks.v1 import tasks_pb2_grpc
 from pyd_proto.containerd.services.version.v1 import version_pb2_grpc
 from pyd_proto.pyd.containerd.v1 import transfer_pb2_grpc
-from pyd_proto.server import Daemon
+from pyd_proto.server import Daemon, prepare_socket_path
 
 log = logging.getLogger("pyd.containerd")
 
@@ -84,6 +89,23 @@ def make_server(config: Config) -> Daemon:
                                         puller, Exporter(image_store, content_store)),
                transfer.SERVICE)
     daemon.on_stop(gc.stop)
+    # Tasks: shims speak ttrpc; they publish events on <socket>.ttrpc, tasks are rebuilt
+    # from the shims still running (a containerd killed with -9 loses none). A live
+    # containerd on the same socket is refused before its shims and zygote are touched.
+    prepare_socket_path(config.socket_path)
+    shims = ShimManager(config.state, config.socket_path, config.ttrpc_path,
+                        shim_binary=config.shim_binary)
+    task_manager = TaskManager(
+        shims, container_store.get, {overlay.name: overlay}, exchange,
+        runtime_binary=config.runtime_binary,
+        runtime_root=config.runtime_root or os.path.join(config.state, "runc"),
+        debug=config.debug)
+    shim_events = EventsEndpoint(config.ttrpc_path, exchange)
+    task_manager.load()
+    daemon.add(tasks_pb2_grpc.add_TasksServicer_to_server, tasks.TasksService(task_manager),
+               tasks.SERVICE)
+    daemon.on_stop(shim_events.close)
+    daemon.on_stop(task_manager.close)
     daemon.on_stop(engine.dispose)
     log.info("pyd-containerd configured", extra={"root": config.root, "state": config.state})
     return daemon

@@ -126,6 +126,9 @@ def create(d: Daemon, ref: str, name: str, *, checkpoint_dir: str = "",
             container_id=cp.container_id, name=cp.name, dir=cp.dir,
             image_digest=cp.image_digest, leave_running=cp.leave_running, lazy=cp.lazy,
             size=cp.size, created_at=cp.created))
+    if not leave_running:
+        # The task ended with the dump; return once dockerd has recorded it.
+        d.monitor.wait_stopped(c.id, 30.0)
     d.events.emit("container", "checkpoint", c.id, {"name": c.name, "checkpoint": name})
     log.info("checkpoint created", extra={"id": c.id, "checkpoint": name, "dir": base})
     return cp

@@ -1,0 +1,1 @@
+"""containerd.services.tasks.v1.Tasks."""

@@ -1,0 +1,1 @@
+"""Tasks: containers' running processes, through their shims."""

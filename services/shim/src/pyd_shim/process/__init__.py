@@ -1,0 +1,1 @@
+"""The shim's processes: the container's init and its exec'd processes."""
