@@ -86,10 +86,16 @@ def hosts(tmp_path: Path) -> Iterator[tuple[Stack, Stack]]:
 
 
 def counter(s: Stack, name: str) -> tuple[int, str]:
-    out = s.cli("exec", name, "cat", "/counter")
-    assert out.returncode == 0, out.stderr
-    value, state = out.stdout.split()
-    return int(value), state
+    """The counter's value and health; the program rewrites its file in place, so an
+    empty read (between truncate and write) is retried."""
+    for _ in range(50):
+        out = s.cli("exec", name, "cat", "/counter")
+        assert out.returncode == 0, out.stderr
+        fields = out.stdout.split()
+        if len(fields) == 2:
+            return int(fields[0]), fields[1]
+        time.sleep(0.1)
+    raise AssertionError(f"no counter reading from {name}")
 
 
 def wait_until(pred, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
@@ -105,7 +111,7 @@ def test_lazy_restore_from_another_host_runs_before_memory_arrives(
         hosts: tuple[Stack, Stack]) -> None:
     a, b = hosts
     assert a.cli("run", "-d", "--name", "mover", "--network", "none", "counter").returncode == 0
-    assert wait_until(lambda: a.cli("exec", "mover", "cat", "/counter").returncode == 0
+    assert wait_until(lambda: a.cli("exec", "mover", "cat", "/counter").stdout.strip() != ""
                       and counter(a, "mover")[0] > 5)
     value_on_a, _ = counter(a, "mover")
     created = a.cli("checkpoint", "create", "mover", "cp1")
@@ -175,7 +181,7 @@ def test_without_the_right_certificate_b_cannot_fetch_a_checkpoint(tmp_path: Pat
             assert s.cli("load", "-i", str(tmp_path / "counter.tar")).returncode == 0
         assert a.cli("run", "-d", "--name", "small", "--network", "none", "counter",
                      "/counter-bin", "16").returncode == 0
-        assert wait_until(lambda: a.cli("exec", "small", "cat", "/counter").returncode == 0)
+        assert wait_until(lambda: a.cli("exec", "small", "cat", "/counter").stdout.strip() != "")
         assert a.cli("checkpoint", "create", "small", "cp").returncode == 0
         assert b.cli("create", "--name", "small", "--network", "none", "counter",
                      "/counter-bin", "16").returncode == 0
