@@ -3,12 +3,14 @@ api/server/router/system)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import grpc
 from google.protobuf import empty_pb2
 
 from pyd_dockerd.daemon.daemon import Daemon
+from pyd_dockerd.daemon.events import Event
 from pyd_dockerd.daemon.info import system_info
 from pyd_dockerd.daemon.version import server_version
 from pyd_proto.errdefs import Unimplemented, abort_on_error
@@ -67,11 +69,42 @@ class SystemService(pb_grpc.SystemServicer):
     @abort_on_error
     def Events(self, request: pb.EventsRequest,
                context: grpc.ServicerContext) -> Iterator[pb.Event]:
-        # The event log arrives with the container lifecycle (issue 5).
-        raise Unimplemented("events are not recorded by this version of pyd-dockerd")
-        yield  # pragma: no cover - makes this a generator, as the stream handler expects
+        """Past events since `since`, then live ones until `until` or the client goes,
+        filtered as docker does (type, event/action, container/image/network/volume,
+        label)."""
+        since = request.since.ToNanoseconds() if request.HasField("since") else 0
+        until = request.until.ToNanoseconds() if request.HasField("until") else 0
+        filters = {k: list(v.values) for k, v in request.filters.items()}
+        stop = threading.Event()
+        context.add_callback(stop.set)
+        for e in self.daemon.events.subscribe(since, until, stop):
+            if not _event_matches(e, filters):
+                continue
+            yield pb.Event(type=e.type, action=e.action, scope="local",
+                           actor=pb.EventActor(id=e.id, attributes=e.attributes),
+                           time=e.time_nano // 1_000_000_000, time_nano=e.time_nano)
 
     @abort_on_error
     def DataUsage(self, request: pb.DataUsageRequest,
                   context: grpc.ServicerContext) -> pb.DataUsageResponse:
         raise Unimplemented("disk usage is not computed by this version of pyd-dockerd")
+
+
+def _event_matches(e: Event, filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "type" and e.type not in values:
+            return False
+        if key in ("event", "action") and e.action.split(":")[0] not in values:
+            return False
+        if key in ("container", "image", "network", "volume"):
+            if e.type != key or not any(v in (e.id, e.attributes.get("name", "")) or
+                                        e.id.startswith(v) for v in values):
+                return False
+        if key == "label" and not all(
+                (v.partition("=")[0] in e.attributes and
+                 (not v.partition("=")[1] or e.attributes[v.partition("=")[0]] ==
+                  v.partition("=")[2])) for v in values):
+            return False
+    return True

@@ -10,6 +10,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from pyd_dockerd.container.container import Container
+from pyd_dockerd.container.state import Status
 from pyd_dockerd.daemon import oci
 from pyd_dockerd.volumes import service as volume_service
 from pyd_proto.errdefs import NotFound, PydError
@@ -45,14 +46,15 @@ def start(d: Daemon, ref: str, *, checkpoint: str = "", checkpoint_dir: str = ""
           lazy_restore: str = "", restart: bool = False) -> Container:
     """Start (or restore) `ref`; returns the running container."""
     with d.locked(ref) as c:
-        if c.state.running and not c.state.paused:
+        if c.state.status is Status.RUNNING:
             if checkpoint or lazy_restore:
                 from pyd_proto.errdefs import FailedPrecondition
 
                 raise FailedPrecondition(f"container {c.name} is already running; cannot "
                                          "restore into a running container")
             return c  # docker start on a running container is a no-op
-        c.check_can_start()
+        if not (restart and c.state.status is Status.RESTARTING):
+            c.check_can_start()  # the restart policy starts what it marked restarting
         image_dir = d.checkpoint_path(c, checkpoint, checkpoint_dir) if checkpoint else ""
         page_server = ""
         fetched = None

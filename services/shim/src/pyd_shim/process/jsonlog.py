@@ -70,7 +70,8 @@ class JsonFileWriter:
 
 
 def copy(src: int, writer: JsonFileWriter, stream: str, *, close_src: bool = True) -> None:
-    """Read `src` until EOF and write it line by line (a partial last line too)."""
+    """Read `src` until EOF and write it line by line; a read that ends mid-line
+    writes what it has as a partial entry."""
     pending = b""
     try:
         while True:
@@ -84,8 +85,11 @@ def copy(src: int, writer: JsonFileWriter, stream: str, *, close_src: bool = Tru
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 writer.write(stream, line + b"\n")
-        if pending:
-            writer.write(stream, pending)
+            if pending:
+                # What a read ended with goes out now, as a partial line (docker's
+                # copier does the same): a shell prompt has no newline to wait for.
+                writer.write(stream, pending)
+                pending = b""
     finally:
         if close_src:
             with contextlib.suppress(OSError):

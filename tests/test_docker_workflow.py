@@ -1,0 +1,109 @@
+"""More of the Docker workflow through the CLI (issue 5): events, restart policies,
+user networks with name resolution, and `run -it` on a real terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import time
+
+from tests.stack import Stack, binary
+
+
+def _wait_for(pred, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_events_stream_lifecycle_events_with_filters(stack: Stack) -> None:
+    env = {**os.environ, "PYD_HOST": stack.host}
+    proc = subprocess.Popen([binary("pyd"), "events", "--filter", "type=container",
+                             "--format", "{{.Action}} {{.Actor.Attributes.name}}"],
+                            stdout=subprocess.PIPE, env=env, preexec_fn=stack._enter_netns)
+    try:
+        time.sleep(1.0)
+        assert stack.cli("run", "--rm", "--name", "evt", "busybox", "true").returncode == 0
+        assert proc.stdout is not None
+        raw = b""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and b"destroy evt" not in raw:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+            if ready:
+                raw += os.read(proc.stdout.fileno(), 4096)
+        lines = raw.decode().splitlines()
+        assert lines[:2] == ["create evt", "start evt"], lines
+        assert "die evt" in lines and "destroy evt" in lines
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_restart_policy_brings_a_crashing_container_back_n_times(stack: Stack) -> None:
+    assert stack.cli("run", "-d", "--name", "crashy", "--restart", "on-failure:3", "busybox",
+                     "sh", "-c", "exit 7").returncode == 0
+
+    def settled() -> bool:
+        st = json.loads(stack.cli("inspect", "crashy").stdout)[0]
+        return bool(st["State"]["Status"] == "exited" and st["RestartCount"] == 3)
+
+    assert _wait_for(settled, 60), stack.cli("inspect", "crashy").stdout
+    st = json.loads(stack.cli("inspect", "crashy").stdout)[0]["State"]
+    assert st["ExitCode"] == 7
+
+
+def test_two_containers_on_a_user_network_reach_each_other_by_name(stack: Stack) -> None:
+    assert stack.cli("network", "create", "appnet").returncode == 0
+    assert stack.cli("run", "-d", "--name", "db", "--network", "appnet", "busybox", "sh",
+                     "-c", "echo pong > /tmp/p; httpd -f -p 8080 -h /tmp").returncode == 0
+    out = stack.cli("run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
+                    "for i in 1 2 3 4 5; do wget -q -O- http://db:8080/p && exit 0; "
+                    "sleep 0.5; done; exit 1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "pong\n"
+    assert stack.cli("rm", "-f", "db").returncode == 0
+    assert stack.cli("network", "rm", "appnet").returncode == 0
+
+
+def test_run_rm_it_gives_a_prompt_that_takes_input(stack: Stack) -> None:
+    env = {**os.environ, "PYD_HOST": stack.host, "TERM": "xterm"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on a real terminal, in the stack's netns
+        stack._enter_netns()
+        os.execve(binary("pyd"), [binary("pyd"), "run", "--rm", "-it", "busybox", "sh"], env)
+    out = b""
+
+    def read_until(needle: bytes, timeout: float = 20.0) -> bool:
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    return needle in out
+                if needle in out:
+                    return True
+        return False
+
+    try:
+        assert read_until(b"# "), out
+        os.write(fd, b"echo $((6*7))\r")
+        assert read_until(b"42"), out
+        os.write(fd, b"exit 3\r")
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 3
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
