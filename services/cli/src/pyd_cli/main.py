@@ -189,8 +189,20 @@ def _report(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `pyd` console script: run, then exit with the status."""
-    sys.exit(run(argv))
+    """Entry point of the `pyd` console script: run, then exit with the status.
+
+    The exit skips interpreter shutdown once output is flushed: grpc's background
+    poller can abort the process (SIGABRT, "epoll_wait error: Bad file descriptor")
+    when Python tears down while its threads still run, after the work is done."""
+    status = run(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    if "grpc" in sys.modules:
+        os._exit(status)
+    sys.exit(status)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
