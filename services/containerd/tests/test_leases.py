@@ -36,3 +36,14 @@ def test_lease_lifecycle_and_errors(engine: Engine) -> None:
         store.delete("default", "build")
     with pytest.raises(NotFound):
         store.delete("elsewhere", generated.id)
+
+
+def test_lease_ids_ctr_generates_are_accepted() -> None:
+    from pyd_containerd import identifiers
+    from pyd_proto.errdefs import InvalidArgument
+
+    for lease_id in ("693478246--qMs", "507739520-_AT2", "123-abc_"):
+        assert identifiers.validate_lease(lease_id) == lease_id
+    for bad in ("", "a/b", "../x", "x" * 77):
+        with pytest.raises(InvalidArgument):
+            identifiers.validate_lease(bad)

@@ -27,8 +27,10 @@ L2 = layer_tar([(".wh.a", "f", ""), ("d", "d", None), ("d/.wh..wh..opq", "f", ""
 
 
 def ctr(sock: Path, *args: str, ns: str = "default") -> str:
-    return subprocess.run(["ctr", "-a", str(sock), "-n", ns, *args], check=True,
-                          capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(["ctr", "-a", str(sock), "-n", ns, *args], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, f"ctr {' '.join(args)}: {out.stderr}"
+    return out.stdout
 
 
 @pytest.fixture

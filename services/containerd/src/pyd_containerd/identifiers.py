@@ -20,3 +20,16 @@ def validate(name: str) -> str:
     if not _PATTERN.match(name):
         raise InvalidArgument(f"identifier {name!r} must match {_PATTERN.pattern}")
     return name
+
+
+_LEASE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def validate_lease(lease_id: str) -> str:
+    """Lease ids are never path parts, and ctr makes them as `<nanos>-<base64url>`, which
+    can hold `--` or `-_` (upstream's stricter rule then refuses about one in ten):
+    any run of [A-Za-z0-9_.-] up to the usual length is accepted."""
+    if not lease_id or len(lease_id) > MAX_LENGTH or not _LEASE.match(lease_id):
+        raise InvalidArgument(f"lease id {lease_id!r} must match {_LEASE.pattern} and be at "
+                              f"most {MAX_LENGTH} characters")
+    return lease_id

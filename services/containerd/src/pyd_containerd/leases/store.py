@@ -52,7 +52,7 @@ class LeaseStore:
     def create(self, namespace: str, lease: Lease) -> Lease:
         if not lease.id:
             lease.id = secrets.token_hex(8)
-        identifiers.validate(lease.id)
+        identifiers.validate_lease(lease.id)
         common.validate_labels(lease.labels)
         ts = common.now()
         try:
