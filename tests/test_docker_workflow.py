@@ -107,3 +107,23 @@ def test_run_rm_it_gives_a_prompt_that_takes_input(stack: Stack) -> None:
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+def test_cp_round_trips_a_file_running_and_stopped(stack: Stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "hello.txt"
+    src.write_text("round trip\n")
+    assert stack.cli("run", "-d", "--name", "box", "busybox", "sleep", "300").returncode == 0
+    into = stack.cli("cp", str(src), "box:/tmp/")
+    assert into.returncode == 0, into.stderr
+    assert stack.cli("exec", "box", "cat", "/tmp/hello.txt").stdout == "round trip\n"
+    back = tmp_path / "back.txt"
+    out = stack.cli("cp", "box:/tmp/hello.txt", str(back))
+    assert out.returncode == 0, out.stderr
+    assert back.read_text() == "round trip\n"
+    assert stack.cli("stop", "-t", "1", "box").returncode == 0
+    stopped = tmp_path / "stopped.txt"
+    out = stack.cli("cp", "box:/tmp/hello.txt", str(stopped))
+    assert out.returncode == 0, out.stderr
+    assert stopped.read_text() == "round trip\n"
+    missing = stack.cli("cp", "box:/nope", str(tmp_path / "x"))
+    assert missing.returncode != 0 and "Could not find the file /nope" in missing.stderr

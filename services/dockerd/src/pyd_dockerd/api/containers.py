@@ -5,6 +5,7 @@ Docker's keys, converted to and from the messages by their json_names."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import threading
 import time
@@ -17,7 +18,7 @@ from google.protobuf import empty_pb2, json_format
 
 from pyd_dockerd.api import convert
 from pyd_dockerd.container import view
-from pyd_dockerd.daemon import create, delete, stop, top
+from pyd_dockerd.daemon import archive, create, delete, stop, top
 from pyd_dockerd.daemon import exec as execs
 from pyd_dockerd.daemon import start as starting
 from pyd_dockerd.daemon.daemon import Daemon
@@ -362,6 +363,44 @@ class ContainersService(pb_grpc.ContainersServicer):
         self.d.containerd.resize_pty(e.container_id, request.width, request.height, e.id)
         return empty_pb2.Empty()
 
+    @abort_on_error
+    def StatPath(self, request: pb.StatPathRequest,
+                 context: grpc.ServicerContext) -> pb.PathStat:
+        c = self.d.containers.get(request.id)
+        with archive.container_root(self.d, c) as root:
+            st = archive.stat_path(root, request.path)
+        out = pb.PathStat(name=st.name, size=st.size, mode=st.mode,
+                          link_target=st.link_target)
+        out.mtime.FromDatetime(st.mtime)
+        return out
+
+    @abort_on_error
+    def CopyFrom(self, request: pb.CopyFromRequest,
+                 context: grpc.ServicerContext) -> Iterator[pb.CopyFromResponse]:
+        c = self.d.containers.get(request.id)
+        with archive.container_root(self.d, c) as root:
+            st = archive.stat_path(root, request.path)
+            first = pb.CopyFromResponse(stat=pb.PathStat(
+                name=st.name, size=st.size, mode=st.mode, link_target=st.link_target))
+            first.stat.mtime.FromDatetime(st.mtime)
+            yield first
+            for chunk in archive.tar_out(root, request.path):
+                yield pb.CopyFromResponse(chunk=chunk)
+
+    @abort_on_error
+    def CopyTo(self, request_iterator: Iterator[pb.CopyToRequest],
+               context: grpc.ServicerContext) -> empty_pb2.Empty:
+        first = next(request_iterator, None)
+        if first is None or not first.HasField("header"):
+            raise InvalidArgument("the first copy message must be the header")
+        c = self.d.containers.get(first.header.id)
+        if c.host_config.get("ReadonlyRootfs"):
+            raise FailedPrecondition("container rootfs is marked read-only")
+        with archive.container_root(self.d, c) as root:
+            archive.tar_in(root, first.header.path,
+                           _ChunkReader(r.chunk for r in request_iterator if r.chunk))
+        return empty_pb2.Empty()
+
     # Not yet served: each says so plainly instead of pretending.
     def _unimplemented(self, what: str) -> Any:
         raise Unimplemented(f"{what} is not implemented by this version of pyd-dockerd")
@@ -371,21 +410,31 @@ class ContainersService(pb_grpc.ContainersServicer):
         yield self._unimplemented("stats")
 
     @abort_on_error
-    def StatPath(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._unimplemented("cp")
-
-    @abort_on_error
-    def CopyTo(self, request_iterator: Any, context: grpc.ServicerContext) -> Any:
-        return self._unimplemented("cp")
-
-    @abort_on_error
-    def CopyFrom(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        yield self._unimplemented("cp")
-
-    @abort_on_error
     def Export(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         yield self._unimplemented("export")
 
     @abort_on_error
     def Update(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self._unimplemented("update")
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (a tar stream from the client)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                return 0
+            self._buf = nxt
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
