@@ -408,7 +408,9 @@ class TaskManager:
                               shim.WaitResponse(), timeout=None)
                 return pb.WaitResponse(exit_status=resp.exit_status, exited_at=resp.exited_at)
             except Unavailable:
-                if s.alive:
+                # A shim killed just now breaks the call before its death is noticed:
+                # give the death a moment to be recorded before calling it an error.
+                if not task.dead_event.wait(5.0) and s.alive:
                     raise
             task.dead_event.wait(60)
         if task.dead is None or req.exec_id:
