@@ -125,9 +125,18 @@ class Stack:
             input: bytes | None = None) -> subprocess.CompletedProcess[str]:
         """Run the `pyd` CLI against this stack (in its network namespace)."""
         env = {**os.environ, "PYD_HOST": self.host}
-        return subprocess.run([binary("pyd"), *args], capture_output=True, text=True, env=env,
-                              timeout=timeout, check=check, preexec_fn=self._enter_netns,
-                              input=input.decode() if input else None)
+        for _ in range(3):
+            out = subprocess.run([binary("pyd"), *args], capture_output=True, text=True,
+                                 env=env, timeout=timeout, check=check,
+                                 preexec_fn=self._enter_netns,
+                                 input=input.decode() if input else None,
+                                 stdin=None if input else subprocess.DEVNULL)
+            # Known bug, seen under CI load: grpc's poller occasionally aborts the CLI
+            # ("epoll_wait error: Bad file descriptor", SIGABRT). Retried here so the
+            # tests judge pyd's behaviour; the bug itself is open (see the session note).
+            if out.returncode != -6:
+                break
+        return out
 
     def teardown(self) -> None:
         """Remove everything this stack made on the host, whatever state it is in."""
