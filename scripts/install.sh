@@ -32,7 +32,7 @@ apt_install() {
 }
 
 system_pkgs=(iptables iproute2 busybox-static runc libseccomp2 ca-certificates kmod procps)
-[[ $dev == 1 ]] && system_pkgs+=(gcc libc6-dev util-linux tmux docker-registry containerd systemd)
+[[ $dev == 1 ]] && system_pkgs+=(gcc libc6-dev util-linux docker-registry containerd systemd openssl)
 apt_install "${system_pkgs[@]}"
 
 # CRIU: bookworm's 3.17 fails on this kernel (vDSO bounds); 4.x comes from trixie at a
