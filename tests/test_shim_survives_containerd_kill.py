@@ -23,7 +23,7 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 
-from pyd_proto import dial
+from pyd_proto import dial, typeurl
 from pyd_proto.containerd.events import task_pb2 as task_events
 from pyd_proto.containerd.services.containers.v1 import containers_pb2, containers_pb2_grpc
 from pyd_proto.containerd.services.events.v1 import events_pb2, events_pb2_grpc
@@ -169,7 +169,7 @@ def test_shim_survives_containerd_kill(daemon: Daemon, rootfs: str) -> None:
         try:
             for env in stream:
                 ev = task_events.TaskExit()
-                env.event.Unpack(ev)
+                typeurl.unmarshal(env.event, ev)
                 got.append(ev)
         except grpc.RpcError:
             pass

@@ -21,7 +21,7 @@ from google.protobuf import any_pb2
 
 from pyd_containerd.config import Config
 from pyd_containerd.server import make_server
-from pyd_proto import dial
+from pyd_proto import dial, typeurl
 from pyd_proto.containerd.events import task_pb2 as task_events
 from pyd_proto.containerd.services.containers.v1 import containers_pb2, containers_pb2_grpc
 from pyd_proto.containerd.services.events.v1 import events_pb2, events_pb2_grpc
@@ -80,7 +80,7 @@ class Containerd:
             for env in self._stream:
                 cls = getattr(task_events, env.event.type_url.rsplit(".", 1)[-1])
                 msg = cls()
-                env.event.Unpack(msg)
+                typeurl.unmarshal(env.event, msg)
                 self.events.append((env.topic, msg))
         except grpc.RpcError:
             pass

@@ -16,6 +16,7 @@ import threading
 import pytest
 from google.protobuf import any_pb2, empty_pb2
 
+from pyd_proto import typeurl
 from pyd_proto.containerd.events import task_pb2 as events
 from pyd_proto.containerd.runtime.task.v2 import shim_pb2 as pb
 from pyd_proto.containerd.services.events.v1 import events_pb2
@@ -70,7 +71,7 @@ class Env:
         name = req.envelope.event.type_url.rsplit("/", 1)[-1]
         cls = getattr(events, name.rsplit(".", 1)[-1])
         msg = cls()
-        req.envelope.event.Unpack(msg)
+        assert typeurl.unmarshal(req.envelope.event, msg)
         self.events.append((req.envelope.topic, msg))
         return empty_pb2.Empty()
 

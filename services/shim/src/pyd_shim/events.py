@@ -13,8 +13,9 @@ import threading
 import time
 from typing import Any
 
-from google.protobuf import any_pb2, timestamp_pb2
+from google.protobuf import timestamp_pb2
 
+from pyd_proto import typeurl
 from pyd_proto.containerd.services.events.v1 import events_pb2
 from pyd_proto.containerd.types import event_pb2
 from pyd_proto.errdefs import PydError
@@ -33,8 +34,7 @@ def timestamp(at: float) -> timestamp_pb2.Timestamp:
 
 
 def envelope(namespace: str, topic: str, event: Any, at: float | None = None) -> event_pb2.Envelope:
-    packed = any_pb2.Any()
-    packed.Pack(event)
+    packed = typeurl.marshal(event)  # bare type name, as upstream's shim writes it
     return event_pb2.Envelope(timestamp=timestamp(at or time.time()), namespace=namespace,
                               topic=topic, event=packed)
 

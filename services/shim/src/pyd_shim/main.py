@@ -8,6 +8,10 @@
         one Task call over ttrpc, request and answer as JSON (for inspecting a shim)
     pyd-shim -address ZYGOTE_SOCKET zygote
         a warm parent containerd asks to fork shims (start without a new interpreter)
+    pyd-shim -address SHIM_SOCKET [-namespace NS] grpc-proxy LISTEN_PATH
+        serve the shim's Task API over gRPC (reflection, health) on LISTEN_PATH for
+        grpcurl, forwarding each call to the shim's ttrpc socket (a separate process:
+        the shim itself never loads grpcio)
 
 Flags are Go-style single-dash, as upstream shims take them; `-bundle` defaults
 to the working directory, which is how containerd passes it. Imports are kept
@@ -66,7 +70,8 @@ def parse(argv: list[str]) -> Flags:
             rest.append(arg)
         i += 1
     if not rest:
-        raise SystemExit("pyd-shim: a command is required: start | serve | delete | call")
+        raise SystemExit("pyd-shim: a command is required: "
+                         "start | serve | delete | call | grpc-proxy")
     flags.command, flags.args = rest[0], tuple(rest[1:])
     flags.bundle = os.path.abspath(flags.bundle or os.getcwd())
     return flags
@@ -178,6 +183,11 @@ def serve(flags: Flags, listener: object | None = None, address: str = "",
         listener = ttrpc.listen(path)
         address = "unix://" + path
     assert isinstance(listener, socket.socket)
+    sock_path = ttrpc.socket_path(address)
+    try:
+        own_inode = os.stat(sock_path).st_ino
+    except OSError:
+        own_inode = -1
     reaping.set_child_subreaper()
     reaper = reaping.Reaper()
     reaper.start()
@@ -201,8 +211,11 @@ def serve(flags: Flags, listener: object | None = None, address: str = "",
     _settle()
     server.serve(listener)
     publisher.close()
+    # containerd may start the next shim of the same task (same path) as soon as
+    # Shutdown answers: remove the socket only if it is still this shim's.
     with contextlib.suppress(OSError):
-        os.unlink(ttrpc.socket_path(address))
+        if os.stat(sock_path).st_ino == own_inode:
+            os.unlink(sock_path)
     log.info("shim exited", extra={"id": flags.id})
     return 0
 
@@ -296,6 +309,9 @@ def call(flags: Flags) -> int:
     except PydError as e:
         print(f"pyd-shim call: {e.code}: {e}", file=sys.stderr)
         return 1
+    # Stats answers an Any of cgroups' Metrics: its descriptor lets JSON print it
+    from pyd_proto.containerd.cgroups.v1 import metrics_pb2  # noqa: F401
+
     print(json_format.MessageToJson(response))
     return 0
 
@@ -308,10 +324,18 @@ def zygote(flags: Flags) -> int:
     return z.run(flags.address.removeprefix("unix://"), debug=flags.debug)
 
 
+def grpc_proxy(flags: Flags) -> int:
+    """The shim's Task API over gRPC for grpcurl (see pyd_shim.grpc_proxy)."""
+    from pyd_shim import grpc_proxy as proxy
+
+    return proxy.run(flags.args[0] if flags.args else "", flags.address, flags.namespace,
+                     debug=flags.debug)
+
+
 def main(argv: list[str] | None = None) -> int:
     flags = parse(list(sys.argv[1:] if argv is None else argv))
     commands = {"start": start, "serve": serve, "delete": delete, "call": call,
-                "zygote": zygote}
+                "zygote": zygote, "grpc-proxy": grpc_proxy}
     fn = commands.get(flags.command)
     if fn is None:
         raise SystemExit(f"pyd-shim: unknown command {flags.command!r}")

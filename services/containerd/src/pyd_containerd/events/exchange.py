@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 
 from pyd_containerd import identifiers
 from pyd_containerd.metadata import filters
+from pyd_proto import typeurl
 from pyd_proto.containerd.types import event_pb2
 from pyd_proto.errdefs import InvalidArgument
 
@@ -29,14 +30,10 @@ MAX_QUEUED = 10000
 
 
 def pack(message: Message) -> any_pb2.Any:
-    """`message` as an `Any` (type.googleapis.com/<full name>).
-
-    Go's typeurl resolves that URL as well as the bare name it writes itself,
-    and Python's `Any.Unpack` needs the slash.
-    """
-    out = any_pb2.Any()
-    out.Pack(message)
-    return out
+    """`message` as an `Any` with upstream's type URL, its bare full name
+    (`containerd.events.TaskExit`): `ctr` 1.6 resolves no other form. Readers use
+    `pyd_proto.typeurl.unmarshal`."""
+    return typeurl.marshal(message)
 
 
 def validate_topic(topic: str) -> str:

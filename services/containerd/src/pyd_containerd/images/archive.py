@@ -58,8 +58,9 @@ class _Hashing(io.RawIOBase):
         return n
 
     def digest(self) -> str:
-        while chunk := self.inner.read(1 << 20):
+        while chunk := self.inner.read(1 << 20):  # trailing data counts too
             self.hash.update(chunk)
+            self.count += len(chunk)
         return "sha256:" + self.hash.hexdigest()
 
 
@@ -164,6 +165,12 @@ def apply(src: IO[bytes], root: str, *, overlay: bool) -> str:
     Returns the diff ID; InvalidArgument on a corrupt or malicious archive
     (what was applied before the error stays: the caller drops the snapshot).
     """
+    return apply_counted(src, root, overlay=overlay)[0]
+
+
+def apply_counted(src: IO[bytes], root: str, *, overlay: bool) -> tuple[str, int]:
+    """`apply`, also returning the size of the uncompressed tar (the Diff service's
+    answer describes it)."""
     h = _Hashing(decompressed(src))
     is_root = os.geteuid() == 0
     unpacked: set[str] = set()
@@ -180,7 +187,7 @@ def apply(src: IO[bytes], root: str, *, overlay: bool) -> str:
             os.utime(path, (m.mtime, m.mtime))
         except OSError:
             pass
-    return digest
+    return digest, h.count
 
 
 def _apply_one(tf: tarfile.TarFile, m: tarfile.TarInfo, root: str, overlay: bool,

@@ -1,0 +1,1 @@
+"""Diffs between snapshots, and applying them (containerd's diff package)."""
