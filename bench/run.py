@@ -4,7 +4,7 @@ name, pyd's median, the reference's median measured in the same run, the ratio.
     .venv/bin/python -m bench.run [--repeat N] [--only NAME ...]
 
 A benchmark is any bench/*.py module with `run(repeat: int)` returning
-(name, pyd_seconds, reference_seconds[, reference_label]) tuples.
+(name, pyd_seconds, reference_seconds[, reference_label[, unit]]) tuples.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def fmt(value: float, unit: str) -> str:
         return f"{value * 1000:.1f} ms" if value < 10 else f"{value:.2f} s"
     if unit == "MiB":
         return f"{value:.2f} MiB"
-    return f"{value:g} {unit}"
+    return f"{value:g} {unit}".rstrip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,10 +53,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<22} FAILED", flush=True)
             traceback.print_exc()
             continue
-        unit = getattr(module, "UNIT", "s")
         for row in rows:
             figure, pyd, ref = row[0], float(row[1]), float(row[2])
             label = row[3] if len(row) > 3 else getattr(module, "REFERENCE", "")
+            unit = row[4] if len(row) > 4 else getattr(module, "UNIT", "s")
             ratio = f"{pyd / ref:.2f}" if ref else "n/a"
             print(f"{figure:<22} {fmt(pyd, unit):>12} {fmt(ref, unit):>12} {ratio:>7}  {label}",
                   flush=True)

@@ -22,5 +22,12 @@ def channel(address: str) -> grpc.Channel:
         target(address),
         options=[("grpc.max_receive_message_length", 64 << 20),
                  ("grpc.max_send_message_length", 64 << 20),
-                 ("grpc.enable_retries", 0)],
+                 ("grpc.enable_retries", 0),
+                 # A restarted daemon (containerd under dockerd) is found again within a
+                 # second: gRPC's default reconnect backoff grows to 120 s, upstream's
+                 # containerd client caps it at 3 s; a local socket is cheap to retry.
+                 # Not grpc.min_reconnect_backoff_ms: it is also the connect attempt's
+                 # deadline, and a socket-activated daemon needs ~1 s to accept.
+                 ("grpc.initial_reconnect_backoff_ms", 100),
+                 ("grpc.max_reconnect_backoff_ms", 1000)],
     )

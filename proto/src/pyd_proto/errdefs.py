@@ -55,10 +55,18 @@ _BY_CODE = {cls.code: cls for cls in (NotFound, AlreadyExists, InvalidArgument,
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# A status message travels in a trailer, which clients refuse beyond 16 KiB (and warn
+# about beyond 8): a message quoting a huge user value would turn into RESOURCE_EXHAUSTED.
+MAX_MESSAGE = 4096
+
+
 def abort(context: grpc.ServicerContext, err: PydError) -> None:
     import grpc
 
-    context.abort(getattr(grpc.StatusCode, err.code), str(err))
+    message = str(err)
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE - 3] + "..."
+    context.abort(getattr(grpc.StatusCode, err.code), message)
 
 
 def abort_on_error(fn: F) -> F:

@@ -125,13 +125,30 @@ def tar_in(root: str, path: str, stream: io.RawIOBase | IO[bytes]) -> None:
         raise NotFound(f"Could not find the file {path} in container") if not \
             os.path.lexists(full) else InvalidArgument(f"extraction point is not a "
                                                        f"directory: {path}")
+    inside = "/" + os.path.relpath(full, root)
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
             name = os.path.normpath(member.name)
             if name.startswith(("/", "..")):
                 raise InvalidArgument(f"invalid path in archive: {member.name}")
-            dest = _resolve(full, name)
+            # Every path resolves inside the container, as moby's chrooted extraction does:
+            # a symlink an earlier member (or the container) made must not lead the write
+            # to the host. The member is renamed to its resolved place under `root`.
+            dest = _resolve(root, os.path.join(inside, name))
             if member.isdir():
+                if os.path.islink(dest) or (os.path.lexists(dest) and not os.path.isdir(dest)):
+                    os.unlink(dest)
                 os.makedirs(dest, exist_ok=True)
                 continue
-            tar.extract(member, full, filter="fully_trusted")
+            if os.path.isdir(dest) and not os.path.islink(dest):
+                shutil.rmtree(dest)
+            elif os.path.lexists(dest):
+                os.unlink(dest)  # replaced, never written through (moby removes it too)
+            member.name = os.path.relpath(dest, root)
+            if member.islnk():
+                target = _resolve(root, os.path.join(inside, os.path.normpath(member.linkname)))
+                if not os.path.lexists(target):
+                    raise InvalidArgument(f"invalid hardlink in archive: {member.name} -> "
+                                          f"{member.linkname}: no such file in container")
+                member.linkname = os.path.relpath(target, root)
+            tar.extract(member, root, filter="fully_trusted")

@@ -10,6 +10,8 @@ import os
 import shutil
 from typing import TYPE_CHECKING
 
+from pyd_dockerd.container.state import Status
+from pyd_dockerd.daemon.start import remove_stale_task
 from pyd_dockerd.daemon.stop import kill
 from pyd_proto.errdefs import AlreadyExists, FailedPrecondition, NotFound
 
@@ -40,10 +42,11 @@ def remove(d: Daemon, ref: str, *, force: bool = False, volumes: bool = False) -
             raise FailedPrecondition(f"removal of container {c.name} is already in progress")
         d.containers.save(c)
         try:
-            for step in (lambda: d.containerd.delete_task(c.id),
-                         lambda: d.containerd.delete_container(c.id)):
-                with contextlib.suppress(NotFound):
-                    step()
+            # Also a task dockerd never recorded (a start a dockerd kill cut short): it is
+            # killed, not left running without a container.
+            remove_stale_task(d, c.id)
+            with contextlib.suppress(NotFound):
+                d.containerd.delete_container(c.id)
             with contextlib.suppress(NotFound):
                 d.containerd.remove_snapshot(c.id)
             d.network.remove_endpoints(c)
@@ -61,3 +64,17 @@ def remove(d: Daemon, ref: str, *, force: bool = False, volumes: bool = False) -
     d.monitor.forget(c.id)
     d.events.emit("container", "destroy", c.id, {"name": c.name})
     log.info("removed", extra={"id": c.id})
+
+
+def mark_interrupted_removals_dead(d: Daemon) -> list[str]:
+    """At dockerd start: a container still marked removing was being removed when the
+    previous dockerd was killed. As moby's restore does, it becomes dead, not removed:
+    whether its volumes were to go too is unknown, so a new `rm` finishes the job."""
+    marked = []
+    for c in d.containers.list():
+        if c.state.status is Status.REMOVING:
+            c.state.set_dead()
+            d.containers.save(c)
+            marked.append(c.id)
+            log.warning("removal was interrupted; container marked dead", extra={"id": c.id})
+    return marked

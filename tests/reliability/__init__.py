@@ -1,0 +1,1 @@
+"""Faults and load (issue 7): each test is a real run on a private stack."""
