@@ -24,9 +24,10 @@ def _wait_for(pred, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-d
 
 def test_events_stream_lifecycle_events_with_filters(stack: Stack) -> None:
     env = {**os.environ, "PYD_HOST": stack.host}
-    proc = subprocess.Popen([binary("pyd"), "events", "--filter", "type=container",
-                             "--format", "{{.Action}} {{.Actor.Attributes.name}}"],
-                            stdout=subprocess.PIPE, env=env, preexec_fn=stack._enter_netns)
+    proc = subprocess.Popen(stack.netns_argv([binary("pyd"), "events", "--filter",
+                                              "type=container", "--format",
+                                              "{{.Action}} {{.Actor.Attributes.name}}"]),
+                            stdout=subprocess.PIPE, env=env)
     try:
         time.sleep(1.0)
         assert stack.cli("run", "--rm", "--name", "evt", "busybox", "true").returncode == 0
@@ -127,3 +128,63 @@ def test_cp_round_trips_a_file_running_and_stopped(stack: Stack, tmp_path) -> No
     assert stopped.read_text() == "round trip\n"
     missing = stack.cli("cp", "box:/nope", str(tmp_path / "x"))
     assert missing.returncode != 0 and "Could not find the file /nope" in missing.stderr
+
+
+class _StatsWatcher:
+    """A streaming `pyd stats --format {{.Name}}` and the names in its latest frame."""
+
+    def __init__(self, stack: Stack, *flags: str) -> None:
+        env = {**os.environ, "PYD_HOST": stack.host}
+        self.proc = subprocess.Popen(
+            stack.netns_argv([binary("pyd"), "stats", *flags, "--format", "{{.Name}}"]),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.raw = b""
+
+    def names(self) -> set[str] | None:
+        """Names of the last complete frame (each ends with docker's erase-below)."""
+        assert self.proc.stdout is not None
+        while select.select([self.proc.stdout], [], [], 0)[0]:
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            self.raw += chunk
+        frames = self.raw.decode(errors="replace").split("\033[J")
+        if len(frames) < 2:
+            return None
+        text = frames[-2].replace("\033[H", "").replace("\033[K", "")
+        return {line for line in text.splitlines() if line}
+
+    def close(self) -> str:
+        self.proc.terminate()
+        _, err = self.proc.communicate(timeout=10)
+        return err.decode()
+
+
+def test_stats_follows_containers_that_start_and_stop(stack: Stack) -> None:
+    assert stack.cli("run", "-d", "--name", "one", "busybox", "sleep", "600").returncode == 0
+    running = _StatsWatcher(stack)
+    try:
+        assert _wait_for(lambda: running.names() == {"one"}), running.raw
+        # docker-cli follows events: a container started later joins the table,
+        # one that stops leaves it.
+        assert stack.cli("run", "-d", "--name", "two", "busybox", "sleep", "600"
+                         ).returncode == 0
+        assert _wait_for(lambda: running.names() == {"one", "two"}), running.raw
+        assert stack.cli("stop", "-t", "0", "one").returncode == 0
+        assert _wait_for(lambda: running.names() == {"two"}), running.raw
+        assert running.proc.poll() is None
+    finally:
+        err = running.close()
+    assert "Traceback" not in err, err
+    # -a: created containers join too, and stopped ones stay.
+    every = _StatsWatcher(stack, "-a")
+    try:
+        assert _wait_for(lambda: every.names() == {"one", "two"}), every.raw
+        assert stack.cli("create", "--name", "three", "busybox", "true").returncode == 0
+        assert _wait_for(lambda: every.names() == {"one", "two", "three"}), every.raw
+        assert stack.cli("stop", "-t", "0", "two").returncode == 0
+        time.sleep(1.5)  # several redraws: "two" must still be there
+        assert every.names() == {"one", "two", "three"}, every.raw
+    finally:
+        err = every.close()
+    assert "Traceback" not in err, err

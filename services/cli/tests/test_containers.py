@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -236,6 +237,7 @@ def test_run_image_that_cannot_be_pulled_is_125(pyd, fake):
         "Unable to find image 'nosuch:latest' locally\n"
         "pyd: Error response from daemon: pull access denied for nosuch, repository does not "
         "exist or may require 'docker login'.\n"
+        "See 'pyd run --help'.\n"
     )
 
 
@@ -246,6 +248,7 @@ def test_run_name_conflict_is_125(pyd, fake):
     assert (
         err == "pyd: Error response from daemon: Conflict. "
         'The container name "/web" is already in use.\n'
+        "See 'pyd run --help'.\n"
     )
 
 
@@ -263,7 +266,9 @@ def test_run_interactive_forwards_stdin(fake):
 
 def test_run_tty_needs_a_terminal(fake):
     res = pyd_proc(fake, "run", "-it", "busybox", "cat", stdin="")
-    assert (res.returncode, res.stderr) == (1, "pyd: the input device is not a TTY.\n")
+    # docker run returns CheckTty's error as is: no "docker: " prefix, no period
+    assert (res.returncode, res.stderr) == (1, "the input device is not a TTY\n")
+    assert fake.requests("Create") == []
 
 
 # ------------------------------------------------------- create and start
@@ -288,18 +293,72 @@ def test_start_restore_flags_travel_as_fields(pyd, fake):
     assert second.lazy_restore == "pyd://hostA:7777/web/cp1"
 
 
-def test_start_refused_restore_is_125_and_lists_failures(pyd, fake):
+def test_start_unknown_container_is_1_with_docker_summary(pyd, fake):
+    # docker-cli start.go startContainersWithoutAttachments: each daemon error, then
+    # one summary line (docker 27/28 wording), status 1; the others still start.
+    assert pyd("start", "ghost") == (
+        1,
+        "",
+        "Error response from daemon: No such container: ghost\n"
+        "Error: failed to start containers: ghost\n",
+    )
+    fake.add("a", ["sleep"])
+    fake.add("b", ["sleep"])
+    status, out, err = pyd("start", "ghost", "a", "nope", "b")
+    assert (status, out) == (1, "a\nb\n")
+    assert err.splitlines() == [
+        "Error response from daemon: No such container: ghost",
+        "Error response from daemon: No such container: nope",
+        "Error: failed to start containers: ghost, nope",
+    ]
+    # -a: the inspect error alone, status 1
+    assert pyd("start", "-a", "ghost") == (
+        1,
+        "",
+        "Error response from daemon: No such container: ghost\n",
+    )
+    assert pyd("start", "-ai", "ghost")[0] == 1
+
+
+def test_start_refused_restore_is_125_and_one_container_only(pyd, fake):
     import grpc
 
     fake.add("a", ["sleep"])
     fake.errors["Start"] = (grpc.StatusCode.FAILED_PRECONDITION, "checkpoint cp9 does not exist")
-    status, out, err = pyd("start", "--checkpoint", "cp9", "a", "b")
-    assert (status, out) == (125, "")
-    assert err.splitlines() == [
-        "Error response from daemon: checkpoint cp9 does not exist",
-        "Error response from daemon: checkpoint cp9 does not exist",
-        "Error: failed to start containers: a, b",
-    ]
+    assert pyd("start", "--checkpoint", "cp9", "a") == (
+        125,
+        "",
+        "Error response from daemon: checkpoint cp9 does not exist\n",
+    )
+    assert pyd("start", "--lazy-restore", "pyd://h:1/a/cp9", "a")[0] == 125
+    assert pyd("start", "--checkpoint", "cp9", "a", "b") == (
+        1,
+        "",
+        "you cannot restore multiple containers at once\n",
+    )
+    assert len(fake.requests("Start")) == 2
+
+
+def test_create_daemon_error_is_1_without_prefix_like_docker_create(pyd, fake):
+    fake.add("web", ["sleep"])
+    assert pyd("create", "--name", "web", "busybox") == (
+        1,
+        "",
+        'Error response from daemon: Conflict. The container name "/web" is already in use\n',
+    )
+    status, out, err = pyd("create", "nosuch")
+    assert (status, out) == (1, "")
+    assert err == (
+        "Unable to find image 'nosuch:latest' locally\n"
+        "Error response from daemon: pull access denied for nosuch, repository does not "
+        "exist or may require 'docker login'\n"
+    )
+    # flag errors stay docker create's reportError: prefix, hint, 125
+    assert pyd("create", "-p", "foo", "busybox") == (
+        125,
+        "",
+        "pyd: invalid containerPort: foo.\nSee 'pyd create --help'.\n",
+    )
 
 
 def test_start_attach_prints_output_and_exit_code(pyd, fake):
@@ -620,10 +679,57 @@ def test_attach_forwards_stdin_and_exits_with_the_code(fake, pyd):
     )
 
 
+def test_attach_to_a_tty_container_needs_a_terminal(fake):
+    c = fake.add("t", ["sleep"], status="running")
+    c.request.config.tty = True
+    c.request.config.open_stdin = True
+    res = pyd_proc(fake, "attach", "t", stdin="typed\n")
+    assert (res.returncode, res.stdout, res.stderr) == (1, "", "the input device is not a TTY\n")
+    assert fake.requests("Attach") == []
+
+    # As docker: --no-stdin needs no terminal; the container ends once attached.
+    def finish_when_attached() -> None:
+        deadline = time.monotonic() + 60
+        while not fake.requests("Attach") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        c.finish(3)
+
+    threading.Thread(target=finish_when_attached, daemon=True).start()
+    res = pyd_proc(fake, "attach", "--no-stdin", "t", stdin="")
+    assert res.returncode == 3, res.stderr
+
+
 def test_run_pull_error_in_the_stream_reads_like_a_daemon_error(pyd):
     status, _, err = pyd("run", "streamerr")
     assert status == 125
     assert err == (
         "Unable to find image 'streamerr:latest' locally\n"
         "pyd: Error response from daemon: manifest for streamerr:latest not found.\n"
+        "See 'pyd run --help'.\n"
+    )
+
+
+def test_exec_tty_needs_a_terminal_unless_detached(fake):
+    fake.add("t", ["sleep"], status="running")
+    res = pyd_proc(fake, "exec", "-it", "t", "sh", stdin="")
+    assert (res.returncode, res.stdout, res.stderr) == (1, "", "the input device is not a TTY\n")
+    assert fake.requests("ExecCreate") == []
+    # docker checks only when it attaches: -d needs no terminal
+    assert pyd_proc(fake, "exec", "-itd", "t", "sh", stdin="").returncode == 0
+    assert len(fake.requests("ExecCreate")) == 1
+
+
+def test_stats_stream_redraws_like_docker_and_named_errors_fail_first(pyd, fake):
+    fake.add("web", ["sleep"], status="running")
+    # The fake's stream ends after one sample; the command returns once it has seen
+    # the end (a frame or two, each cursor home, erase-line per line, erase-below).
+    status, out, err = pyd("stats", "--format", "{{.Name}} {{.PIDs}}", "web")
+    assert (status, err) == (0, "")
+    frames = out.split("\033[J")
+    assert frames[-1] == "" and set(frames[:-1]) == {"\033[Hweb 3\033[K\n\033[K\n"}, out
+    assert fake.requests("Stats")[0].stream is True
+    assert pyd("stats", "web", "ghost") == (
+        1,
+        "",
+        "Error response from daemon: No such container: ghost\n",
     )

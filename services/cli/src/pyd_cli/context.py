@@ -13,9 +13,10 @@ if TYPE_CHECKING:
 class Cli:
     """Global options plus the per-command error policy main() applies.
 
-    A command that docker treats as "run a container" (run, create, start) sets
-    `daemon_error_status = 125`; `run` sets `error_prefix = "pyd: "` and
-    `error_period` (docker run's reportError ends every message with ".").
+    `run` (and a restore: `start --checkpoint`/`--lazy-restore`, `create
+    --from-checkpoint`) sets `daemon_error_status = 125`; `run` sets
+    `error_prefix = "pyd: "` and `error_period` (docker run's reportError ends
+    every message with ".").
     """
 
     def __init__(self, host: str, debug: bool = False) -> None:

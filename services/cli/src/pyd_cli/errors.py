@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # Exit statuses, as docker/cli uses them (see services/cli/README.md).
 EXIT_ERROR = 1
-EXIT_DAEMON = 125  # run/create/start: the error is with the daemon itself
+EXIT_DAEMON = 125  # run (and a refused restore): the error is with the daemon itself
 EXIT_CANNOT_INVOKE = 126  # the container's command cannot be invoked
 EXIT_NOT_FOUND = 127  # the container's command was not found
 EXIT_USAGE = 125  # a bad flag (docker's FlagErrorFunc)

@@ -91,7 +91,9 @@ class Runtime:
             output = out.read()
         if code != 0:
             msg = self._last_error() or errtext or f"exit status {code}"
-            raise _classify(f"{os.path.basename(self.binary)} {args[0]} failed: {msg}")
+            what = f"{os.path.basename(self.binary)} {args[0]} failed"
+            # runc's own log line already says "runc create failed: ...": once is enough.
+            raise _classify(msg if msg.startswith(what) else f"{what}: {msg}")
         return output
 
     def _last_error(self) -> str:
@@ -193,9 +195,11 @@ class Runtime:
 
     def restore(self, id: str, bundle: str, *, image_path: str, pid_file: str,
                 work_path: str = "", console_socket: str = "", lazy_restore: str = "",
+                lazy_restore_tls: tuple[str, str, str] | None = None,
                 stdio: Stdio | None = None, extra: Sequence[str] = ()) -> None:
         """`restore --detach`; with `lazy_restore` (HOST:PORT serving the checkpoint's
-        pages) `--lazy-pages --page-server lazy_restore`."""
+        pages) `--lazy-pages --page-server lazy_restore`, over TLS with
+        `lazy_restore_tls` = (CA, certificate, key)."""
         self._truncate_log()
         args = ["restore", "--detach", "--bundle", bundle, "--image-path", image_path,
                 "--pid-file", pid_file]
@@ -206,6 +210,9 @@ class Runtime:
         if lazy_restore:
             log.info("restoring lazily", extra={"id": id, "lazy_restore": lazy_restore})
             args += ["--lazy-pages", "--page-server", lazy_restore]
+            if lazy_restore_tls is not None:
+                ca, cert, key = lazy_restore_tls
+                args += ["--tls-cacert", ca, "--tls-cert", cert, "--tls-key", key]
         self._run([*args, *extra, id], stdio=stdio, cwd=bundle)
 
 

@@ -13,7 +13,7 @@ from pyd_dockerd.daemon.daemon import Daemon
 from pyd_dockerd.daemon.events import Event
 from pyd_dockerd.daemon.info import system_info
 from pyd_dockerd.daemon.version import server_version
-from pyd_proto.errdefs import Unimplemented, abort_on_error
+from pyd_proto.errdefs import InvalidArgument, abort_on_error
 from pyd_proto.pyd.dockerd.v1 import API_VERSION, MIN_API_VERSION
 from pyd_proto.pyd.dockerd.v1 import system_pb2 as pb
 from pyd_proto.pyd.dockerd.v1 import system_pb2_grpc as pb_grpc
@@ -87,7 +87,32 @@ class SystemService(pb_grpc.SystemServicer):
     @abort_on_error
     def DataUsage(self, request: pb.DataUsageRequest,
                   context: grpc.ServicerContext) -> pb.DataUsageResponse:
-        raise Unimplemented("disk usage is not computed by this version of pyd-dockerd")
+        from google.protobuf import json_format
+
+        from pyd_dockerd.api.images import _summary
+        from pyd_dockerd.api.volumes import to_volume
+        from pyd_dockerd.daemon.disk_usage import TYPES, data_usage
+        from pyd_proto.pyd.dockerd.v1 import containers_pb2
+
+        for t in request.types:
+            if t not in TYPES:
+                raise InvalidArgument(f"invalid type: {t}")
+        du = data_usage(self.daemon, list(request.types))
+        resp = pb.DataUsageResponse(layers_size=du.layers_size)
+        for u in du.images:
+            img = _summary(u.info, u.containers)
+            img.size, img.shared_size = u.size, u.shared_size
+            resp.images.append(img)
+        for c in du.containers:
+            c = dict(c)
+            created = c.pop("Created", 0)
+            msg = json_format.ParseDict(c, containers_pb2.ContainerSummary(),
+                                        ignore_unknown_fields=True)
+            msg.created.FromSeconds(int(created))
+            resp.containers.append(msg)
+        for v, size in du.volumes:
+            resp.volumes.append(to_volume(v, size))
+        return resp
 
 
 def _event_matches(e: Event, filters: dict[str, list[str]]) -> bool:

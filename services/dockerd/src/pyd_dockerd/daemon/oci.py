@@ -88,10 +88,23 @@ def normalize_caps(names: list[str]) -> list[str]:
     return out
 
 
-def capabilities(cap_add: list[str], cap_drop: list[str], privileged: bool) -> list[str]:
-    """Docker's rules: privileged gets all; drop ALL then add; add ALL then drop."""
-    if privileged:
+def bounding_caps() -> list[str]:
+    """The capabilities in dockerd's own bounding set (ALL_CAPS is in kernel number
+    order): no process it starts can be granted more."""
+    try:
+        with open("/proc/self/status") as f:
+            mask = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    except (OSError, StopIteration, ValueError):
         return list(ALL_CAPS)
+    return [cap for bit, cap in enumerate(ALL_CAPS) if mask >> bit & 1]
+
+
+def capabilities(cap_add: list[str], cap_drop: list[str], privileged: bool) -> list[str]:
+    """Docker's rules: privileged gets all (all the host has: a sandboxed host may lack
+    some, and asking for those would fail the start); drop ALL then add; add ALL then
+    drop."""
+    if privileged:
+        return bounding_caps()
     add, drop = normalize_caps(cap_add), normalize_caps(cap_drop)
     base = list(ALL_CAPS) if "ALL" in add else list(DEFAULT_CAPS)
     if "ALL" in drop:

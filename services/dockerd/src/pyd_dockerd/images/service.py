@@ -84,6 +84,12 @@ class ImageService:
                          size=size, created=created, target_digest=target.digest,
                          labels=labels)
 
+    def layers(self, info: ImageInfo) -> builtins.list[tuple[str, int]]:
+        """(digest, size) of each layer of the image's manifest, bottom first."""
+        manifest = self._manifest(info.target_digest, "")
+        return [(str(layer.get("digest", "")), int(layer.get("size", 0)))
+                for layer in manifest.get("layers", [])]
+
     def list(self) -> list[ImageInfo]:
         """One entry per image ID, with every name pointing at it."""
         by_target: dict[str, tuple[list[str], Any, datetime | None, dict[str, str]]] = {}

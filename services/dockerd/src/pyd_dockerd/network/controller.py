@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -698,16 +699,18 @@ class NetworkController:
         want = (ep.config.get("IPAMConfig") or {}).get("IPv4Address") or ""
         host_if = kernel.random_veth_name()
         mappings = portalloc.bindings_to_mappings(container.port_bindings) if primary else []
-        for m in mappings:
-            if m.host_port:
-                probe_bind(m.host_ip, m.host_port, m.proto)
+        with _programming_ports(container, ep):
+            for m in mappings:
+                if m.host_port:
+                    probe_bind(m.host_ip, m.host_port, m.proto)
         with self.engine.begin() as conn:
             if want:
                 ip = self.ipam.reserve(net.id, want, ep.id, conn)
             else:
                 ip = self.ipam.allocate(net.id, ep.id, conn)
-            published = portalloc.allocate(conn, mappings, container_id=container.id,
-                                           endpoint_id=ep.id, container_ip=str(ip))
+            with _programming_ports(container, ep):
+                published = portalloc.allocate(conn, mappings, container_id=container.id,
+                                               endpoint_id=ep.id, container_ip=str(ip))
             mac = kernel.mac_for_ip(ip)
             conn.execute(update(tables.endpoints).where(tables.endpoints.c.id == ep.id).values(
                 ipv4_address=str(ip), mac_address=mac, host_ifname=host_if, ifname=ifname,
@@ -886,6 +889,18 @@ class NetworkController:
                 continue
             with contextlib.suppress(OSError):
                 self._write_files(peer)
+
+
+@contextlib.contextmanager
+def _programming_ports(container: Container, ep: Endpoint) -> Iterator[None]:
+    """A host port that cannot be had fails the start with libnetwork's wording:
+    "driver failed programming external connectivity on endpoint NAME (ID): ..."."""
+    try:
+        yield
+    except FailedPrecondition as e:
+        raise FailedPrecondition(
+            f"driver failed programming external connectivity on endpoint "
+            f"{container.name or container.short_id} ({ep.id}): {e}") from e
 
 
 def filter_networks(nets: list[Network], filters: dict[str, list[str]],

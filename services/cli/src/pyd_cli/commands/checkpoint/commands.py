@@ -161,17 +161,18 @@ def ls(ctx: click.Context, checkpoint_dir: str, fmt: str, args: tuple[str, ...])
 
 @click.command("rm", short_help="Remove a checkpoint")
 @_dir_option
-@click.argument("args", nargs=-1, metavar="CONTAINER CHECKPOINT")
+@click.argument("args", nargs=-1, metavar="[CONTAINER] CHECKPOINT")
 @click.pass_context
 def rm(ctx: click.Context, checkpoint_dir: str, args: tuple[str, ...]) -> None:
-    """Remove a checkpoint."""
+    """Remove a checkpoint (pyd: CHECKPOINT alone names an imported, standalone one)."""
     from pyd_proto.pyd.dockerd.v1 import checkpoints_pb2
 
-    require_args(ctx, args, exact=2)
+    require_args(ctx, args, min=1, max=2)
     cli: Cli = ctx.obj
+    container, name = (args[0], args[1]) if len(args) == 2 else ("", args[0])
     cli.client().checkpoints.Remove(
         checkpoints_pb2.RemoveCheckpointRequest(
-            container=args[0], checkpoint_id=args[1], checkpoint_dir=checkpoint_dir
+            container=container, checkpoint_id=name, checkpoint_dir=checkpoint_dir
         )
     )
 

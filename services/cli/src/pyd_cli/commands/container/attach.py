@@ -7,6 +7,8 @@ with the container's code when it stops.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from pyd_cli.cmdutil import require_args
@@ -65,6 +67,10 @@ def run_attach(
         raise CliError("You cannot attach to a paused container, unpause it first")
     if info.state.restarting:
         raise CliError("You cannot attach to a restarting container, wait until it is running")
+    # docker's In.CheckTty: a TTY session needs a terminal here to put in raw mode;
+    # from a pipe it would wait forever for a detach key or an exit that never comes.
+    if not no_stdin and info.config.tty and not sys.stdin.isatty():
+        raise CliError("the input device is not a TTY")
     stdin = not no_stdin and info.config.open_stdin
     tty = info.config.tty
     session = StreamSession(

@@ -17,7 +17,7 @@ import click
 from pyd_cli.cmdutil import PASSTHROUGH, require_args, rpc_code
 from pyd_cli.commands.container.opts import ContainerSpec, container_options, parse
 from pyd_cli.context import Cli
-from pyd_cli.errors import EXIT_DAEMON
+from pyd_cli.errors import EXIT_DAEMON, EXIT_ERROR
 
 if TYPE_CHECKING:
     from pyd_proto.pyd.dockerd.v1 import containers_pb2
@@ -33,7 +33,9 @@ def create(ctx: click.Context, /, args: tuple[str, ...], **opts: Any) -> None:
         require_args(ctx, args, min=1)
     cli: Cli = ctx.obj
     spec = parse(ctx, opts, args, detach=False)
-    cli.daemon_error_status = EXIT_DAEMON
+    # docker create passes the daemon's error through with status 1; a refused
+    # --from-checkpoint is a refused restore, 125 as for `start --checkpoint`.
+    cli.daemon_error_status = EXIT_DAEMON if opts["from_checkpoint"] else EXIT_ERROR
     resp = create_container(cli, spec, pull=opts["pull"])
     click.echo(resp.id)
 

@@ -1,8 +1,9 @@
 """`pyd run`: create and start a container, attach to it, exit with its code.
 
 docker/cli's run.go: parse (flag errors → `pyd: MSG.` + help, 125), create
-(pulling a missing image), register a Wait before Start so the exit is never
-missed, attach, start, pump output, then exit with the container's code.
+(pulling a missing image; its errors → `pyd: MSG.` + help, 125), register a
+Wait before Start so the exit is never missed, attach, start, pump output,
+then exit with the container's code.
 `-d` prints the full id instead; `--rm` removes the container after it exits
 (the daemon may have done so already: NOT_FOUND is fine).
 """
@@ -75,12 +76,16 @@ def run_run(
     from pyd_proto.pyd.dockerd.v1 import containers_pb2 as pb
 
     cli.daemon_error_status = EXIT_DAEMON
-    cli.error_prefix = "pyd: "
-    cli.error_period = True
+    # docker run returns CheckTty's error as is (status 1, no "docker: " prefix)
     if not detach and spec.tty and spec.attach_stdin and not sys.stdin.isatty():
         raise CliError("the input device is not a TTY", 1)
+    cli.error_prefix = "pyd: "
+    cli.error_period = True
 
-    container_id = create_container(cli, spec, pull=pull).id
+    try:
+        container_id = create_container(cli, spec, pull=pull).id
+    except Exception as exc:
+        raise _with_help(cli, exc) from exc
     stubs = cli.client().containers
     if detach:
         stubs.Start(pb.StartContainerRequest(id=container_id, detach_keys=detach_keys))
@@ -140,6 +145,22 @@ def run_run(
     if spec.auto_remove:
         _remove_quietly(cli, container_id)
     return status or 0
+
+
+def _with_help(cli: Cli, exc: Exception) -> Exception:
+    """docker run's reportError(..., withHelp=true) for a failed create (pull included):
+    the daemon's error, then "See 'pyd run --help'." (a failed start has no hint)."""
+    from pyd_cli.client import is_rpc_error, map_rpc_error
+
+    if isinstance(exc, CliError):
+        err = exc
+    elif is_rpc_error(exc):
+        err = map_rpc_error(exc, cli.host, daemon_error_status=cli.daemon_error_status)
+    else:
+        return exc
+    if not err.message:
+        return err
+    return CliError(err.message.rstrip(".") + ".\nSee 'pyd run --help'.", err.status)
 
 
 def _remove_quietly(cli: Cli, container_id: str) -> None:

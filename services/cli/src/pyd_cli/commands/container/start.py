@@ -11,7 +11,7 @@ import click
 
 from pyd_cli.cmdutil import cancel, error_text, first_message, require_args
 from pyd_cli.context import Cli
-from pyd_cli.errors import EXIT_DAEMON, CliError
+from pyd_cli.errors import EXIT_DAEMON, EXIT_ERROR, CliError
 from pyd_cli.opts import FlagType
 from pyd_cli.opts.detachkeys import DEFAULT_DETACH_KEYS, parse_detach_keys, to_bytes
 
@@ -51,7 +51,10 @@ def start(
     """Start one or more stopped containers."""
     require_args(ctx, containers, min=1)
     cli: Cli = ctx.obj
-    cli.daemon_error_status = EXIT_DAEMON
+    restoring = bool(checkpoint or lazy_restore)
+    # docker start passes daemon errors through with status 1; a refused restore is
+    # 125 in pyd (README: "Restoring onto another image is refused (exit 125)").
+    cli.daemon_error_status = EXIT_DAEMON if restoring else EXIT_ERROR
     if attach or interactive:
         if len(containers) > 1:
             raise CliError("you cannot start and attach multiple containers at once", 1)
@@ -68,59 +71,50 @@ def start(
         if status:
             ctx.exit(status)
         return
-    run_start(
-        cli,
-        containers,
-        checkpoint=checkpoint,
-        checkpoint_dir=checkpoint_dir,
-        lazy_restore=lazy_restore,
-        detach_keys=detach_keys,
-    )
+    if restoring:
+        if len(containers) > 1:
+            raise CliError("you cannot restore multiple containers at once", EXIT_ERROR)
+        from pyd_proto.pyd.dockerd.v1 import containers_pb2 as pb
+
+        # docker's restore path: the daemon's error alone, no "failed to start" summary
+        cli.client().containers.Start(
+            pb.StartContainerRequest(
+                id=containers[0],
+                checkpoint=checkpoint,
+                checkpoint_dir=checkpoint_dir,
+                lazy_restore=lazy_restore,
+                detach_keys=detach_keys,
+            )
+        )
+        return
+    run_start(cli, containers, detach_keys=detach_keys)
 
 
-def run_start(
-    cli: Cli,
-    containers: tuple[str, ...],
-    *,
-    checkpoint: str = "",
-    checkpoint_dir: str = "",
-    lazy_restore: str = "",
-    detach_keys: str = "",
-) -> None:
+def run_start(cli: Cli, containers: tuple[str, ...], *, detach_keys: str = "") -> None:
     """Start each container, echoing its name; docker's error summary at the end."""
     from pyd_proto.pyd.dockerd.v1 import containers_pb2 as pb
 
     stubs = cli.client().containers
     errors: list[str] = []
     failed: list[str] = []
-    status = EXIT_DAEMON
     for name in containers:
         try:
-            stubs.Start(
-                pb.StartContainerRequest(
-                    id=name,
-                    checkpoint=checkpoint,
-                    checkpoint_dir=checkpoint_dir,
-                    lazy_restore=lazy_restore,
-                    detach_keys=detach_keys,
-                )
-            )
+            stubs.Start(pb.StartContainerRequest(id=name, detach_keys=detach_keys))
         except Exception as exc:
             from pyd_cli.client import is_rpc_error, map_rpc_error
 
             if is_rpc_error(exc):
-                err = map_rpc_error(exc, cli.host, daemon_error_status=EXIT_DAEMON)
-                errors.append(err.message)
-                status = err.status
+                errors.append(map_rpc_error(exc, cli.host).message)
             else:
                 errors.append(error_text(cli, exc))
             failed.append(name)
             continue
         click.echo(name)
     if errors:
-        # docker adds the summary line even for a single container
+        # docker (API 1.47, docker-cli 27/28) adds the summary line even for a single
+        # container, and exits 1
         errors.append(f"Error: failed to start containers: {', '.join(failed)}")
-        raise CliError("\n".join(errors), status)
+        raise CliError("\n".join(errors), EXIT_ERROR)
 
 
 def start_attached(

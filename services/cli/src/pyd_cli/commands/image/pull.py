@@ -67,7 +67,7 @@ def pull_image(
             # moby answers an error that comes before any progress as the HTTP
             # error of the request ("Error response from daemon: ..."); later
             # ones print as they are (jsonmessage). Same here, with the
-            # command's daemon-error status (125 in run/create).
+            # command's daemon-error status (125 in run).
             if not started:
                 text = f"Error response from daemon: {text}"
             raise CliError(text, cli.daemon_error_status)
