@@ -101,6 +101,9 @@ def test_tasks_create_request_field_numbers_are_upstreams() -> None:
         "runtime_path": 10,
         "lazy_restore": 1000,
         "checkpoint_dir": 1001,
+        "lazy_restore_tls_cacert": 1002,
+        "lazy_restore_tls_cert": 1003,
+        "lazy_restore_tls_key": 1004,
     }
 
 
@@ -117,6 +120,9 @@ def test_shim_create_request_field_numbers_are_upstreams() -> None:
         "parent_checkpoint": 9,
         "options": 10,
         "lazy_restore": 1000,
+        "lazy_restore_tls_cacert": 1001,
+        "lazy_restore_tls_cert": 1002,
+        "lazy_restore_tls_key": 1003,
     }
 
 

@@ -262,8 +262,11 @@ class TaskService:
                 mount_all(list(req.rootfs), rootfs, lambda argv: self.reaper.run(argv))
                 self._mounted = True
             io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
+            tls = (req.lazy_restore_tls_cacert, req.lazy_restore_tls_cert,
+                   req.lazy_restore_tls_key)
             init = Init(req.id, bundle, runtime, io, checkpoint=req.checkpoint,
-                        lazy_restore=req.lazy_restore)
+                        lazy_restore=req.lazy_restore,
+                        lazy_restore_tls=tls if all(tls) else None)
             try:
                 init.create()
             except BaseException:
@@ -415,7 +418,7 @@ class TaskService:
     def CloseIO(self, req: pb.CloseIORequest) -> empty_pb2.Empty:
         self._check_id(req.id)
         if req.stdin:
-            self._process(req.exec_id).io.close_stdin()
+            self._process(req.exec_id).io.close_io()
         return empty_pb2.Empty()
 
     def Update(self, req: pb.UpdateTaskRequest) -> empty_pb2.Empty:

@@ -68,7 +68,7 @@ def runtime_options(value: any_pb2.Any | None) -> dict[str, Any]:
     url = value.type_url
     if url.endswith("google.protobuf.Struct"):
         data = struct_pb2.Struct()
-        value.Unpack(data)
+        data.ParseFromString(value.value)  # bare or prefixed type URL alike
         return {k: v for k, v in data.items()}
     if url.endswith(("containerd.runc.v1.Options", "runtimeoptions.v1.Options")):
         return runc_options(value)
@@ -116,8 +116,20 @@ class TaskManager:
     # -- start-up ---------------------------------------------------------------------
 
     def load(self) -> None:
-        """Rebuild the task list from the shims still running; clean up after dead ones."""
+        """Rebuild the task list from the shims still running; clean up after dead ones,
+        and take down the tasks whose container record is gone (upstream's loadShims)."""
         live, dead = self.shims.load()
+        orphans = [s for s in live if not self._has_container(s.namespace, s.id)]
+        live = [s for s in live if s not in orphans]
+        for s in orphans:
+            log.warning("task of a deleted container: cleaning up",
+                        extra={"namespace": s.namespace, "id": s.id})
+            self._discard(s.namespace, s.id, s.bundle, s)
+        for ns, id, bundle in [d for d in dead if not self._has_container(d[0], d[1])]:
+            log.warning("dead task of a deleted container: cleaning up",
+                        extra={"namespace": ns, "id": id})
+            self._discard(ns, id, bundle, None)
+            dead.remove((ns, id, bundle))
         with self._lock:
             for s in live:
                 self._tasks[(s.namespace, s.id)] = Task(s.namespace, s.id, s.bundle, s)
@@ -132,6 +144,22 @@ class TaskManager:
             log.info("task of a dead shim marked stopped", extra={
                 "namespace": ns, "id": id, "exit_status": exit.status})
         log.info("tasks loaded", extra={"live": len(live), "dead": len(dead)})
+
+    def _has_container(self, ns: str, id: str) -> bool:
+        try:
+            self.containers(ns, id)
+        except NotFound:
+            return False
+        return True
+
+    def _discard(self, ns: str, id: str, bundle: str, s: Shim | None) -> None:
+        """Take down a task no client can reach any more (its container record is gone):
+        the shim, what `pyd-shim delete` finds left (process, mounts), the bundle."""
+        if s is not None:
+            s.close()
+        self.shims.kill(bundle)
+        self.shims.cleanup(ns, id, bundle)
+        self.shims.remove_bundle(ns, id)
 
     def _shim_died(self, shim: Shim) -> None:
         with self._lock:
@@ -194,6 +222,10 @@ class TaskManager:
                 "lazy_restore": req.lazy_restore})
             if not req.checkpoint_dir:
                 raise InvalidArgument("lazy_restore needs checkpoint_dir")
+        tls = (req.lazy_restore_tls_cacert, req.lazy_restore_tls_cert, req.lazy_restore_tls_key)
+        if any(tls) and not (all(tls) and req.lazy_restore):
+            raise InvalidArgument("lazy_restore_tls_cacert, _cert and _key go together, "
+                                  "with lazy_restore")
         if container.spec is None or not container.spec.value:
             raise FailedPrecondition(f"container {id}: has no OCI spec")
         try:
@@ -221,7 +253,9 @@ class TaskManager:
                 id=id, bundle=bundle, rootfs=rootfs, terminal=req.terminal, stdin=req.stdin,
                 stdout=req.stdout, stderr=req.stderr, checkpoint=req.checkpoint_dir,
                 options=req.options if req.HasField("options") else None,
-                lazy_restore=req.lazy_restore), shim.CreateTaskResponse(), timeout=120)
+                lazy_restore=req.lazy_restore, lazy_restore_tls_cacert=tls[0],
+                lazy_restore_tls_cert=tls[1], lazy_restore_tls_key=tls[2]),
+                shim.CreateTaskResponse(), timeout=120)
         except BaseException:
             if s is not None:
                 try:
@@ -231,6 +265,14 @@ class TaskManager:
                 s.close()
             self.shims.remove_bundle(ns, id)
             raise
+        # The container may have been deleted while its task was being made (its client
+        # gone: a dockerd killed mid-start, whose successor removed the container and
+        # found no task yet). Nobody could reach this task again: take it down.
+        if not self._has_container(ns, id):
+            log.warning("container deleted during task create: cleaning up",
+                        extra={"namespace": ns, "id": id})
+            self._discard(ns, id, bundle, s)
+            raise NotFound(f"container {id}: deleted while its task was created")
         with self._lock:
             self._tasks[(ns, id)] = Task(ns, id, bundle, s)
         log.info("task created", extra={"namespace": ns, "id": id, "pid": resp.pid,
@@ -254,10 +296,17 @@ class TaskManager:
                 container_id=task.id, id=task.id, pid=exit.pid, exit_status=exit.status,
                 exited_at=out.exited_at))
         else:
-            resp = self._call(task, lambda s: s.call(
-                "Delete", shim.DeleteRequest(id=task.id), shim.DeleteResponse()))
-            out = pb.DeleteResponse(id=task.id, pid=resp.pid, exit_status=resp.exit_status,
-                                    exited_at=resp.exited_at)
+            try:
+                resp = self._call(task, lambda s: s.call(
+                    "Delete", shim.DeleteRequest(id=task.id), shim.DeleteResponse()))
+                out = pb.DeleteResponse(id=task.id, pid=resp.pid,
+                                        exit_status=resp.exit_status,
+                                        exited_at=resp.exited_at)
+            except NotFound:
+                # The shim holds no task: a containerd killed during Create left the shim,
+                # and its successor reconnected to it at load. As upstream, the shim's
+                # not-found does not stop the shim and bundle from being cleaned up.
+                out = pb.DeleteResponse(id=task.id)
         with self._lock:
             self._tasks.pop((ns, task.id), None)
         if task.shim is not None and task.dead is None:

@@ -21,7 +21,8 @@ class CheckpointTransferService(pb_grpc.CheckpointTransferServicer):
     @abort_on_error
     def Plan(self, request: pb.CheckpointPlanRequest,
              context: grpc.ServicerContext) -> pb.CheckpointPlan:
-        cid, digest, plan, port = self.server.plan(request.container, request.checkpoint)
+        cid, digest, plan, port = self.server.plan(request.container, request.checkpoint,
+                                                   request.image_digest)
         out = pb.CheckpointPlan(container_id=cid, checkpoint=request.checkpoint,
                                 image_digest=digest, page_server_port=port)
         for fp in plan:

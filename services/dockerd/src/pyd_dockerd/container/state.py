@@ -100,6 +100,9 @@ class State:
     restored_from: str = ""
     # pyd: LazyRestoreState in Docker-JSON form (Address, Checkpoint, Status, ...).
     lazy_restore: dict[str, Any] = field(default_factory=dict)
+    # pyd: a container created with --from-checkpoint restores this checkpoint (one of
+    # its own) on its next start; cleared once a start has restored it.
+    pending_checkpoint: str = ""
 
     # --- what Docker derives from the status -----------------------------------
     @property
@@ -129,6 +132,8 @@ class State:
         self.error = ""
         self.oom_killed = False
         self.restored_from = restored_from
+        if restored_from and restored_from == self.pending_checkpoint:
+            self.pending_checkpoint = ""
         if initial:
             self.started_at = now_rfc3339()
 
@@ -191,6 +196,8 @@ class State:
             out["RestoredFrom"] = self.restored_from
         if self.lazy_restore:
             out["LazyRestore"] = dict(self.lazy_restore)
+        if self.pending_checkpoint:
+            out["PendingCheckpoint"] = self.pending_checkpoint
         return out
 
     @classmethod
@@ -202,7 +209,8 @@ class State:
                    started_at=str(d.get("StartedAt", ZERO_TIME)),
                    finished_at=str(d.get("FinishedAt", ZERO_TIME)),
                    restored_from=str(d.get("RestoredFrom", "")),
-                   lazy_restore=dict(d.get("LazyRestore") or {}))
+                   lazy_restore=dict(d.get("LazyRestore") or {}),
+                   pending_checkpoint=str(d.get("PendingCheckpoint", "")))
 
     # --- what `ps` shows ---------------------------------------------------------
     def human_status(self, now: datetime | None = None) -> str:

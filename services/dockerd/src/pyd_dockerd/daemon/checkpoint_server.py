@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pyd_proto.errdefs import InvalidArgument, NotFound
+from pyd_proto.errdefs import FailedPrecondition, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from pyd_dockerd.daemon.daemon import Daemon
@@ -69,11 +69,18 @@ class CheckpointServer:
         cp = checkpoints.get(self.d, c, checkpoint)
         return c.id, cp.image_digest, cp.path
 
-    def plan(self, container: str, checkpoint: str) -> tuple[str, str, list[FilePlan], int]:
-        """(container id, image digest, file plans, page server port)."""
+    def plan(self, container: str, checkpoint: str,
+             want_image: str = "") -> tuple[str, str, list[FilePlan], int]:
+        """(container id, image digest, file plans, page server port). With `want_image`
+        (the destination's image), a checkpoint of another image is refused here."""
         from pyd_runtime.criu.lazyimage import lazy_image_plan
 
         cid, digest, path = self._path(container, checkpoint)
+        if want_image and want_image != digest:
+            raise FailedPrecondition(
+                f"checkpoint {checkpoint} was made from image {digest}, but the destination "
+                f"container uses image {want_image}: restoring onto a different image is "
+                "refused")
         plan = lazy_image_plan(path)
         port = self._page_server(path)
         log.info("serving checkpoint", extra={"id": cid, "checkpoint": checkpoint,
@@ -83,11 +90,17 @@ class CheckpointServer:
     def _page_server(self, path: str) -> int:
         from pyd_runtime.criu.pageserver import PageServer
 
+        ssl_context = None
+        cfg = self.d.config
+        if cfg.tls:
+            from pyd_runtime.criu.pageserver import tls_server_context
+
+            # As the transfer service: our certificate, and the destination's `criu
+            # lazy-pages --tls` must present one signed by our CA.
+            ssl_context = tls_server_context(cfg.tlscert, cfg.tlskey, cfg.tlscacert)
         with self._lock:
-            # Plain TCP: the destination's `criu lazy-pages` cannot speak TLS, and the
-            # runtime's TLS proxy is not yet reachable through the shim's API (see the
-            # docs). The port is ephemeral and lives only until the pages are sent.
-            ps = PageServer(path, host=self.host, port=0).start()
+            # The port is ephemeral and lives only until the pages are sent.
+            ps = PageServer(path, host=self.host, port=0, ssl_context=ssl_context).start()
             self._servers[f"{path}:{ps.address[1]}"] = ps
         threading.Thread(target=self._retire, args=(ps, path), daemon=True,
                          name="page-server-retire").start()

@@ -35,6 +35,9 @@ class Fetched:
     bytes_received: int
     memory_bytes: int
     seconds: float
+    # (CA, certificate, key) when the page server speaks TLS: when this host's transfer
+    # does (a source with --tlscacert/--tlscert/--tlskey serves both over TLS)
+    tls: tuple[str, str, str] | None = None
 
 
 def fetch(d: Daemon, c: Container, address: str) -> Fetched:
@@ -46,7 +49,8 @@ def fetch(d: Daemon, c: Container, address: str) -> Fetched:
     try:
         try:
             plan = stub.Plan(transfer_pb2.CheckpointPlanRequest(
-                container=addr.container, checkpoint=addr.checkpoint), timeout=30)
+                container=addr.container, checkpoint=addr.checkpoint, image_digest=c.image),
+                timeout=30)
         except grpc.RpcError as e:
             err = from_rpc_error(e)
             if err.code == "UNAVAILABLE":
@@ -94,6 +98,45 @@ def fetch(d: Daemon, c: Container, address: str) -> Fetched:
     if os.path.exists(diff):
         apply_rootfs_diff(diff, d.upper_dir(c))
     page_server = f"{addr.host}:{plan.page_server_port}"
+    tls = None
+    if d.config.tls:
+        # A source serving checkpoints over TLS serves pages over TLS too, with the same
+        # certificates: this host presents its own, checked against the shared CA.
+        tls = (os.path.abspath(d.config.tlscacert), os.path.abspath(d.config.tlscert),
+               os.path.abspath(d.config.tlskey))
     log.info("lazy image fetched", extra={"id": c.id, "lazy_restore": address,
-                                          "page_server": page_server, "bytes": received})
-    return Fetched(local, page_server, received, plan.memory_bytes, time.monotonic() - t0)
+                                          "page_server": page_server, "bytes": received,
+                                          "tls": tls is not None})
+    return Fetched(local, page_server, received, plan.memory_bytes, time.monotonic() - t0,
+                   tls)
+
+
+# The runtime's guardian writes this into the container's state directory before it
+# kills a container whose page source went away (pyd_runtime.criu.container).
+LAZY_PAGES_FAILED = "lazy-pages.failed"
+
+
+def failure_reason(d: Daemon, c: Container) -> str:
+    """Why a lazily restored container was killed mid-transfer ("" when it was not).
+    Read when its exit is handled, before the task (and the runtime's state directory)
+    is deleted."""
+    from pyd_dockerd.libcontainerd.client import NAMESPACE
+
+    path = os.path.join(d.config.runtime_root, NAMESPACE, c.id, LAZY_PAGES_FAILED)
+    try:
+        with open(path, errors="replace") as f:
+            lines = [x.strip() for x in f.read().splitlines() if x.strip()]
+    except OSError:
+        return ""
+    source = c.state.lazy_restore.get("Address", "")
+    return (f"lazy restore from {source} failed: " + "; ".join(lines[:3]))[:1000]
+
+
+def finished(d: Daemon, c: Container, reason: str) -> None:
+    """The lazily restored run ended: record why in State.LazyRestore and drop the local
+    image (the lazy-pages daemon that read it is gone)."""
+    if reason:
+        c.state.lazy_restore = {**c.state.lazy_restore, "Status": "failed", "Error": reason}
+    for entry in os.listdir(c.checkpoint_dir) if os.path.isdir(c.checkpoint_dir) else ():
+        if entry.startswith(".lazy-"):
+            shutil.rmtree(os.path.join(c.checkpoint_dir, entry), ignore_errors=True)

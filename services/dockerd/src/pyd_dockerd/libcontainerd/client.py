@@ -195,13 +195,18 @@ class ContainerdClient:
 
     def create_task(self, id: str, *, stdout: str = "", stderr: str = "", stdin: str = "",
                     terminal: bool = False, rootfs: list[mount_pb2.Mount] | None = None,
-                    checkpoint_dir: str = "", lazy_restore: str = "") -> int:
-        """Create (or, with a checkpoint or lazy_restore, restore) the task; returns its pid."""
+                    checkpoint_dir: str = "", lazy_restore: str = "",
+                    lazy_restore_tls: tuple[str, str, str] | None = None) -> int:
+        """Create (or, with a checkpoint or lazy_restore, restore) the task; returns its pid.
+        `lazy_restore_tls` = (CA, certificate, key): the page server speaks TLS."""
         if lazy_restore:
-            log.info("create task", extra={"id": id, "lazy_restore": lazy_restore})
+            log.info("create task", extra={"id": id, "lazy_restore": lazy_restore,
+                                           "tls": lazy_restore_tls is not None})
+        ca, cert, key = lazy_restore_tls or ("", "", "")
         resp = self._call(self._tasks.Create, tasks_pb2.CreateTaskRequest(
             container_id=id, rootfs=rootfs or [], stdin=stdin, stdout=stdout, stderr=stderr,
-            terminal=terminal, checkpoint_dir=checkpoint_dir, lazy_restore=lazy_restore),
+            terminal=terminal, checkpoint_dir=checkpoint_dir, lazy_restore=lazy_restore,
+            lazy_restore_tls_cacert=ca, lazy_restore_tls_cert=cert, lazy_restore_tls_key=key),
             timeout=120.0)
         return int(resp.pid)
 
@@ -256,6 +261,13 @@ class ContainerdClient:
     def task_pids(self, id: str) -> list[int]:
         resp = self._call(self._tasks.ListPids, tasks_pb2.ListPidsRequest(container_id=id))
         return [int(p.pid) for p in resp.processes]
+
+    def update_task(self, id: str, resources: dict[str, Any]) -> None:
+        """New cgroup limits for the running task (OCI LinuxResources as JSON)."""
+        self._call(self._tasks.Update, tasks_pb2.UpdateTaskRequest(
+            container_id=id, resources=any_pb2.Any(
+                type_url="types.containerd.io/opencontainers/runtime-spec/1/LinuxResources",
+                value=json.dumps(resources).encode())))
 
     def pause_task(self, id: str) -> None:
         self._call(self._tasks.Pause, tasks_pb2.PauseTaskRequest(container_id=id))

@@ -196,12 +196,15 @@ class Init(Process):
     kind = "init"
 
     def __init__(self, id: str, bundle: str, runtime: Runtime, io: ProcessIO, *,
-                 checkpoint: str = "", lazy_restore: str = "") -> None:
+                 checkpoint: str = "", lazy_restore: str = "",
+                 lazy_restore_tls: tuple[str, str, str] | None = None) -> None:
         super().__init__(id, "", io)
         self.bundle = bundle
         self.runtime = runtime
         self.checkpoint_path = checkpoint
         self.lazy_restore = lazy_restore
+        # (CA, certificate, key) for a TLS page server
+        self.lazy_restore_tls = lazy_restore_tls
         self.state: State = CreatedCheckpoint() if checkpoint else Created()
 
     @property
@@ -237,6 +240,7 @@ class Init(Process):
             self.runtime.restore(self.id, self.bundle, image_path=self.checkpoint_path,
                                  pid_file=self.pid_file, console_socket=console,
                                  lazy_restore=self.lazy_restore,
+                                 lazy_restore_tls=self.lazy_restore_tls,
                                  work_path=os.path.join(self.bundle, "criu-work"),
                                  stdio=stdio)
             self.io.started()

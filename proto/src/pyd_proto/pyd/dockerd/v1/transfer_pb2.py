@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'pyd_proto/pyd/dockerd/v1/transfer.proto\x12\x0epyd.dockerd.v1\">\n\x15\x43heckpointPlanRequest\x12\x11\n\tcontainer\x18\x01 \x01(\t\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\"+\n\tFileRange\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0e\n\x06length\x18\x02 \x01(\x03\"f\n\x0e\x43heckpointFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\r\n\x05whole\x18\x03 \x01(\x08\x12)\n\x06ranges\x18\x04 \x03(\x0b\x32\x19.pyd.dockerd.v1.FileRange\"\xaf\x01\n\x0e\x43heckpointPlan\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\x12\x14\n\x0cimage_digest\x18\x03 \x01(\t\x12-\n\x05\x66iles\x18\x04 \x03(\x0b\x32\x1e.pyd.dockerd.v1.CheckpointFile\x12\x18\n\x10page_server_port\x18\x05 \x01(\x05\x12\x14\n\x0cmemory_bytes\x18\x06 \x01(\x03\"l\n\x15\x43heckpointReadRequest\x12\x11\n\tcontainer\x18\x01 \x01(\t\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x0e\n\x06length\x18\x05 \x01(\x03\"\x1f\n\x0f\x43heckpointChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x32\xb5\x01\n\x12\x43heckpointTransfer\x12M\n\x04Plan\x12%.pyd.dockerd.v1.CheckpointPlanRequest\x1a\x1e.pyd.dockerd.v1.CheckpointPlan\x12P\n\x04Read\x12%.pyd.dockerd.v1.CheckpointReadRequest\x1a\x1f.pyd.dockerd.v1.CheckpointChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'pyd_proto/pyd/dockerd/v1/transfer.proto\x12\x0epyd.dockerd.v1\"T\n\x15\x43heckpointPlanRequest\x12\x11\n\tcontainer\x18\x01 \x01(\t\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\x12\x14\n\x0cimage_digest\x18\x03 \x01(\t\"+\n\tFileRange\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0e\n\x06length\x18\x02 \x01(\x03\"f\n\x0e\x43heckpointFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\r\n\x05whole\x18\x03 \x01(\x08\x12)\n\x06ranges\x18\x04 \x03(\x0b\x32\x19.pyd.dockerd.v1.FileRange\"\xaf\x01\n\x0e\x43heckpointPlan\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\x12\x14\n\x0cimage_digest\x18\x03 \x01(\t\x12-\n\x05\x66iles\x18\x04 \x03(\x0b\x32\x1e.pyd.dockerd.v1.CheckpointFile\x12\x18\n\x10page_server_port\x18\x05 \x01(\x05\x12\x14\n\x0cmemory_bytes\x18\x06 \x01(\x03\"l\n\x15\x43heckpointReadRequest\x12\x11\n\tcontainer\x18\x01 \x01(\t\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x0e\n\x06length\x18\x05 \x01(\x03\"\x1f\n\x0f\x43heckpointChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x32\xb5\x01\n\x12\x43heckpointTransfer\x12M\n\x04Plan\x12%.pyd.dockerd.v1.CheckpointPlanRequest\x1a\x1e.pyd.dockerd.v1.CheckpointPlan\x12P\n\x04Read\x12%.pyd.dockerd.v1.CheckpointReadRequest\x1a\x1f.pyd.dockerd.v1.CheckpointChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,17 +32,17 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pyd_proto.pyd.dockerd.v1.tr
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHECKPOINTPLANREQUEST']._serialized_start=59
-  _globals['_CHECKPOINTPLANREQUEST']._serialized_end=121
-  _globals['_FILERANGE']._serialized_start=123
-  _globals['_FILERANGE']._serialized_end=166
-  _globals['_CHECKPOINTFILE']._serialized_start=168
-  _globals['_CHECKPOINTFILE']._serialized_end=270
-  _globals['_CHECKPOINTPLAN']._serialized_start=273
-  _globals['_CHECKPOINTPLAN']._serialized_end=448
-  _globals['_CHECKPOINTREADREQUEST']._serialized_start=450
-  _globals['_CHECKPOINTREADREQUEST']._serialized_end=558
-  _globals['_CHECKPOINTCHUNK']._serialized_start=560
-  _globals['_CHECKPOINTCHUNK']._serialized_end=591
-  _globals['_CHECKPOINTTRANSFER']._serialized_start=594
-  _globals['_CHECKPOINTTRANSFER']._serialized_end=775
+  _globals['_CHECKPOINTPLANREQUEST']._serialized_end=143
+  _globals['_FILERANGE']._serialized_start=145
+  _globals['_FILERANGE']._serialized_end=188
+  _globals['_CHECKPOINTFILE']._serialized_start=190
+  _globals['_CHECKPOINTFILE']._serialized_end=292
+  _globals['_CHECKPOINTPLAN']._serialized_start=295
+  _globals['_CHECKPOINTPLAN']._serialized_end=470
+  _globals['_CHECKPOINTREADREQUEST']._serialized_start=472
+  _globals['_CHECKPOINTREADREQUEST']._serialized_end=580
+  _globals['_CHECKPOINTCHUNK']._serialized_start=582
+  _globals['_CHECKPOINTCHUNK']._serialized_end=613
+  _globals['_CHECKPOINTTRANSFER']._serialized_start=616
+  _globals['_CHECKPOINTTRANSFER']._serialized_end=797
 # @@protoc_insertion_point(module_scope)

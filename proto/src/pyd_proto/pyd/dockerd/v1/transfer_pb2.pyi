@@ -29,17 +29,23 @@ class CheckpointPlanRequest(_message.Message):
 
     CONTAINER_FIELD_NUMBER: _builtins.int
     CHECKPOINT_FIELD_NUMBER: _builtins.int
+    IMAGE_DIGEST_FIELD_NUMBER: _builtins.int
     container: _builtins.str
     checkpoint: _builtins.str
+    image_digest: _builtins.str
+    """The image the destination's container uses: when set, a checkpoint of another
+    image is refused before any page server is started for it.
+    """
     def __init__(
         self,
         *,
         container: _builtins.str = ...,
         checkpoint: _builtins.str = ...,
+        image_digest: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "container", b"container"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "container", b"container", "image_digest", b"image_digest"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -41,6 +41,9 @@ class CreateTaskRequest(_message.Message):
     PARENT_CHECKPOINT_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
     LAZY_RESTORE_FIELD_NUMBER: _builtins.int
+    LAZY_RESTORE_TLS_CACERT_FIELD_NUMBER: _builtins.int
+    LAZY_RESTORE_TLS_CERT_FIELD_NUMBER: _builtins.int
+    LAZY_RESTORE_TLS_KEY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     bundle: _builtins.str
     """OCI bundle directory (config.json, rootfs/)."""
@@ -55,6 +58,13 @@ class CreateTaskRequest(_message.Message):
     """pyd addition: address of the host serving the checkpoint's memory
     pages; when set the restore uses CRIU lazy-pages from that address.
     """
+    lazy_restore_tls_cacert: _builtins.str
+    """pyd addition: with lazy_restore, speak TLS to that page server: the CA
+    its certificate must be signed by, and this host's certificate and key
+    (paths on this host; all three or none).
+    """
+    lazy_restore_tls_cert: _builtins.str
+    lazy_restore_tls_key: _builtins.str
     @_builtins.property
     def rootfs(self) -> _containers.RepeatedCompositeFieldContainer[_mount_pb2.Mount]: ...
     @_builtins.property
@@ -73,10 +83,13 @@ class CreateTaskRequest(_message.Message):
         parent_checkpoint: _builtins.str = ...,
         options: _any_pb2.Any | None = ...,
         lazy_restore: _builtins.str = ...,
+        lazy_restore_tls_cacert: _builtins.str = ...,
+        lazy_restore_tls_cert: _builtins.str = ...,
+        lazy_restore_tls_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "checkpoint", b"checkpoint", "id", b"id", "lazy_restore", b"lazy_restore", "options", b"options", "parent_checkpoint", b"parent_checkpoint", "rootfs", b"rootfs", "stderr", b"stderr", "stdin", b"stdin", "stdout", b"stdout", "terminal", b"terminal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "checkpoint", b"checkpoint", "id", b"id", "lazy_restore", b"lazy_restore", "lazy_restore_tls_cacert", b"lazy_restore_tls_cacert", "lazy_restore_tls_cert", b"lazy_restore_tls_cert", "lazy_restore_tls_key", b"lazy_restore_tls_key", "options", b"options", "parent_checkpoint", b"parent_checkpoint", "rootfs", b"rootfs", "stderr", b"stderr", "stdin", b"stdin", "stdout", b"stdout", "terminal", b"terminal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -43,6 +43,9 @@ class CreateTaskRequest(_message.Message):
     RUNTIME_PATH_FIELD_NUMBER: _builtins.int
     LAZY_RESTORE_FIELD_NUMBER: _builtins.int
     CHECKPOINT_DIR_FIELD_NUMBER: _builtins.int
+    LAZY_RESTORE_TLS_CACERT_FIELD_NUMBER: _builtins.int
+    LAZY_RESTORE_TLS_CERT_FIELD_NUMBER: _builtins.int
+    LAZY_RESTORE_TLS_KEY_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
     stdin: _builtins.str
     """Paths of the stdio fifos or files the shim opens."""
@@ -59,6 +62,13 @@ class CreateTaskRequest(_message.Message):
     """pyd addition: a local checkpoint image directory to restore from;
     pyd accepts this as well as upstream's content-store `checkpoint`.
     """
+    lazy_restore_tls_cacert: _builtins.str
+    """pyd addition: with lazy_restore, speak TLS to that page server: the CA
+    its certificate must be signed by, and this host's certificate and key
+    (paths on this host; all three or none).
+    """
+    lazy_restore_tls_cert: _builtins.str
+    lazy_restore_tls_key: _builtins.str
     @_builtins.property
     def rootfs(self) -> _containers.RepeatedCompositeFieldContainer[_mount_pb2.Mount]:
         """Number 2 is unused upstream as well.
@@ -86,10 +96,13 @@ class CreateTaskRequest(_message.Message):
         runtime_path: _builtins.str = ...,
         lazy_restore: _builtins.str = ...,
         checkpoint_dir: _builtins.str = ...,
+        lazy_restore_tls_cacert: _builtins.str = ...,
+        lazy_restore_tls_cert: _builtins.str = ...,
+        lazy_restore_tls_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "options", b"options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "checkpoint_dir", b"checkpoint_dir", "container_id", b"container_id", "lazy_restore", b"lazy_restore", "options", b"options", "rootfs", b"rootfs", "runtime_path", b"runtime_path", "stderr", b"stderr", "stdin", b"stdin", "stdout", b"stdout", "terminal", b"terminal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "checkpoint_dir", b"checkpoint_dir", "container_id", b"container_id", "lazy_restore", b"lazy_restore", "lazy_restore_tls_cacert", b"lazy_restore_tls_cacert", "lazy_restore_tls_cert", b"lazy_restore_tls_cert", "lazy_restore_tls_key", b"lazy_restore_tls_key", "options", b"options", "rootfs", b"rootfs", "runtime_path", b"runtime_path", "stderr", b"stderr", "stdin", b"stdin", "stdout", b"stdout", "terminal", b"terminal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
