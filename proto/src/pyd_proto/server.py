@@ -4,8 +4,9 @@ A daemon builds a `Daemon`, registers its servicers, then `run()`s it. The
 bootstrap owns what every daemon must do the same way: the unix socket (0660,
 group `pyd` when it exists, a stale socket from a killed predecessor removed,
 a live one refused), gRPC server reflection and the standard health service,
-a per-request id in the logs, SIGTERM/SIGINT → graceful stop, and sd_notify
-READY=1 / STATUS= / STOPPING=1 (a no-op when not under systemd).
+a per-request id in the logs, SIGTERM/SIGINT → graceful stop, sd_notify
+READY=1 / STATUS= / STOPPING=1 (a no-op when not under systemd), and sockets passed
+by systemd socket activation (`serve_listeners`, relayed: see pyd_proto.activation).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from typing import Any, TypeVar
 
@@ -29,6 +30,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from pyd_proto import logs
+from pyd_proto.activation import Relay, socket_address
+from pyd_proto.validation import RequestValidator, Rule
 
 log = logging.getLogger("pyd.server")
 
@@ -136,12 +139,15 @@ def _log_call(method: str, start: float, context: grpc.ServicerContext) -> None:
 class Daemon:
     """A gRPC server on a unix socket with reflection, health and clean shutdown."""
 
-    def __init__(self, name: str, socket_path: str, *, max_workers: int = 64) -> None:
+    def __init__(self, name: str, socket_path: str, *, max_workers: int = 64,
+                 rules: Mapping[str, Rule] | None = None) -> None:
         self.name = name
         self.socket_path = socket_path
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name),
-            interceptors=[_RequestIdInterceptor()],
+            # Every request is checked (pyd_proto.validation) before its handler runs;
+            # `rules` adds the daemon's own, by full method name.
+            interceptors=[_RequestIdInterceptor(), RequestValidator(rules)],
             options=[("grpc.max_receive_message_length", 64 << 20),
                      ("grpc.max_send_message_length", 64 << 20)],
         )
@@ -150,15 +156,38 @@ class Daemon:
         self._stop = threading.Event()
         self._on_stop: list[Callable[[], None]] = []
         self._notifier: Any = None
+        self._listeners: list[socket.socket] = []
+        self._relay: Relay | None = None
+        # Appended to the STATUS= line (e.g. "3 containers, 1 running"); refreshed
+        # while running under systemd.
+        self.status: Callable[[], str] | None = None
 
     def add(self, register: Callable[[S, grpc.Server], None], servicer: S, full_name: str) -> None:
         """Register a servicer (`add_XServicer_to_server`) under its full service name."""
         register(servicer, self.server)
         self._services.append(full_name)
 
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Full names of the services registered so far (containerd's introspection)."""
+        return tuple(self._services)
+
     def on_stop(self, fn: Callable[[], None]) -> None:
         """Run `fn` after the server stopped accepting calls, in reverse order of adding."""
         self._on_stop.append(fn)
+
+    def serve_listeners(self, listeners: list[socket.socket]) -> None:
+        """Also serve on listening sockets systemd passed (socket activation). gRPC
+        itself stays on `socket_path`; connections to these are relayed to it."""
+        self._listeners = list(listeners)
+
+    @property
+    def addresses(self) -> str:
+        """Where clients reach this daemon, for logs and the STATUS= line."""
+        if self._listeners:
+            return ", ".join(socket_address(s) for s in self._listeners) + \
+                " (socket activation)"
+        return f"unix://{self.socket_path}"
 
     def start(self) -> None:
         """Bind the socket and start serving; reflection and health included."""
@@ -174,9 +203,12 @@ class Daemon:
         finally:
             os.umask(old)
         secure_socket(self.socket_path)
+        if self._listeners:
+            self._relay = Relay(self._listeners, self.socket_path)
+            self._relay.start()
         # NOT_SERVING until `run` reports READY: health means ready.
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        log.info("serving", extra={"address": f"unix://{self.socket_path}",
+        log.info("serving", extra={"address": self.addresses,
                                    "services": ",".join(self._services)})
 
     def _set_health(self, status: Any) -> None:
@@ -219,15 +251,39 @@ class Daemon:
             prepare()
         self.start()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        self.notify("READY=1", f"STATUS=serving on unix://{self.socket_path}",
-                    f"MAINPID={os.getpid()}")
+        line = self.status_line()
+        self.notify("READY=1", f"STATUS={line}", f"MAINPID={os.getpid()}")
+        if self.status is not None and os.environ.get("NOTIFY_SOCKET"):
+            threading.Thread(target=self._refresh_status, args=(line,), name="sd-status",
+                             daemon=True).start()
         self.wait()
         self.stop(grace)
+
+    def status_line(self) -> str:
+        """The STATUS= text: where it serves, and what `status` adds."""
+        line = f"serving on {self.addresses}"
+        if self.status is not None:
+            try:
+                extra = self.status()
+            except Exception as e:  # the status line must never stop the daemon
+                extra = f"status unavailable: {e}"
+            if extra:
+                line += f", {extra}"
+        return line
+
+    def _refresh_status(self, last: str, every: float = 5.0) -> None:
+        while not self._stop.wait(every):
+            line = self.status_line()
+            if line != last:
+                self.notify(f"STATUS={line}")
+                last = line
 
     def stop(self, grace: float = 5.0) -> None:
         log.info("stopping")
         self.notify("STOPPING=1", "STATUS=stopping")
         self.health.enter_graceful_shutdown()
+        if self._relay is not None:  # stop taking connections first; systemd queues them
+            self._relay.stop()
         self.server.stop(grace).wait()
         for fn in reversed(self._on_stop):
             try:

@@ -14,7 +14,7 @@ DEFAULT_STATE = "/run/pyd"
 class Config:
     root: str = DEFAULT_ROOT
     state: str = DEFAULT_STATE
-    host: str = ""            # unix://PATH; empty: <state>/pyd.sock
+    host: str = ""            # unix://PATH or fd://[N] (systemd); empty: <state>/pyd.sock
     containerd: str = ""      # unix://PATH of an external containerd; empty: supervise our own
     runtime: str = "pyd-runc"  # runc-compatible binary the shims call
     cgroup_parent: str = "pyd"  # containers' cgroups live under this (docker: /docker)
@@ -27,6 +27,9 @@ class Config:
     tlscacert: str = ""
     tlscert: str = ""
     tlskey: str = ""
+    # The Docker Engine REST API (issue 8): its own socket, on unless turned off.
+    docker_host: str = ""     # unix://PATH; empty: <state>/docker.sock
+    docker_api: bool = True
     debug: bool = False
 
     @property
@@ -34,7 +37,25 @@ class Config:
         return bool(self.tlscacert and self.tlscert and self.tlskey)
 
     @property
+    def docker_socket_path(self) -> str:
+        """Where the Docker Engine API listens; "" when it is turned off."""
+        if not self.docker_api:
+            return ""
+        if self.docker_host:
+            return self.docker_host.removeprefix("unix://")
+        return os.path.join(self.state, "docker.sock")
+
+    @property
+    def socket_activated(self) -> bool:
+        """-H fd://: serve on the sockets systemd passed (pyd-dockerd.socket)."""
+        return self.host.startswith("fd://")
+
+    @property
     def socket_path(self) -> str:
+        """Where gRPC itself listens. Socket-activated, a private socket beside the
+        activated one: connections to that are relayed here (pyd_proto.activation)."""
+        if self.socket_activated:
+            return os.path.join(self.state, "dockerd.sock")
         if self.host:
             return self.host.removeprefix("unix://")
         return os.path.join(self.state, "pyd.sock")

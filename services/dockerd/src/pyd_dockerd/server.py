@@ -3,7 +3,7 @@ in-process)."""
 
 from __future__ import annotations
 
-from pyd_dockerd.api import checkpoints, containers, images, networks, system, volumes
+from pyd_dockerd.api import checkpoints, containers, images, networks, system, validation, volumes
 from pyd_dockerd.config import Config
 from pyd_dockerd.daemon.daemon import Daemon
 from pyd_proto.pyd.dockerd.v1 import (
@@ -20,7 +20,7 @@ from pyd_proto.server import Daemon as Server
 def make_server(config: Config) -> tuple[Server, Daemon]:
     """The gRPC server and the daemon core behind it; `core.start()` brings up containerd."""
     core = Daemon(config)
-    server = Server("pyd-dockerd", config.socket_path)
+    server = Server("pyd-dockerd", config.socket_path, rules=validation.RULES)
     server.add(system_pb2_grpc.add_SystemServicer_to_server, system.SystemService(core),
                system.SERVICE)
     # Networks and volumes (issue 5): the core's controller and store; bridges and
@@ -41,6 +41,25 @@ def make_server(config: Config) -> tuple[Server, Daemon]:
     return server, core
 
 
+def prepare(server: Server, core: Daemon) -> None:
+    """What runs before the gRPC socket is bound: the core (containerd, networks,
+    containers), then the Docker Engine REST API on its own socket, over that core.
+    A live daemon on the REST socket is refused before anything starts."""
+    path = core.config.docker_socket_path
+    if path:
+        from pyd_proto.server import prepare_socket_path
+
+        prepare_socket_path(path)
+    core.start()
+    if path:
+        # Only this module is imported here; aiohttp loads in the API's own thread.
+        from pyd_dockerd.engineapi.server import EngineAPI
+
+        api = EngineAPI(core, path)
+        api.start()
+        server.on_stop(api.stop)  # stopped before the core (on_stop runs in reverse)
+
+
 def _serve_checkpoints(server: Server, core: Daemon) -> None:
     """CheckpointTransfer on TCP --checkpoint-listen (mutual TLS when configured),
     started with the daemon and stopped before it."""
@@ -59,6 +78,13 @@ def _serve_checkpoints(server: Server, core: Daemon) -> None:
                                                  thread_name_prefix="checkpoint-transfer"))
     transfer_pb2_grpc.add_CheckpointTransferServicer_to_server(
         transfer.CheckpointTransferService(source), tcp)
+    # reflection as on every pyd socket, so grpcurl can describe it (DESIGN.md, Wire)
+    from grpc_reflection.v1alpha import reflection
+
+    from pyd_proto.pyd.dockerd.v1 import transfer_pb2
+    reflection.enable_server_reflection(
+        [transfer_pb2.DESCRIPTOR.services_by_name["CheckpointTransfer"].full_name,
+         reflection.SERVICE_NAME], tcp)
     if config.tls:
         with open(config.tlscacert, "rb") as ca, open(config.tlscert, "rb") as crt, \
                 open(config.tlskey, "rb") as key:

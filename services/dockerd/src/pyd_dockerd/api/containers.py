@@ -18,7 +18,7 @@ from google.protobuf import empty_pb2, json_format
 
 from pyd_dockerd.api import convert
 from pyd_dockerd.container import view
-from pyd_dockerd.daemon import archive, create, delete, stop, top
+from pyd_dockerd.daemon import archive, create, delete, export, stats, stop, top, update
 from pyd_dockerd.daemon import exec as execs
 from pyd_dockerd.daemon import start as starting
 from pyd_dockerd.daemon.daemon import Daemon
@@ -27,7 +27,6 @@ from pyd_proto.errdefs import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    Unimplemented,
     abort_on_error,
 )
 from pyd_proto.pyd.dockerd.v1 import containers_pb2 as pb
@@ -67,7 +66,14 @@ class ContainersService(pb_grpc.ContainersServicer):
         config = to_dict(request.config)
         host_config = convert.host_config_from_pb(request.host_config)
         endpoints = to_dict(request.networking_config).get("EndpointsConfig") or None
-        c = create.create(self.d, request.name, config, host_config, endpoints)
+        if request.from_checkpoint:
+            from pyd_dockerd.daemon import checkpoint
+
+            c = checkpoint.create_from(self.d, request.name, request.from_checkpoint,
+                                       request.from_checkpoint_dir, config, host_config,
+                                       endpoints)
+        else:
+            c = create.create(self.d, request.name, config, host_config, endpoints)
         return pb.CreateContainerResponse(id=c.id)
 
     @abort_on_error
@@ -401,21 +407,40 @@ class ContainersService(pb_grpc.ContainersServicer):
                            _ChunkReader(r.chunk for r in request_iterator if r.chunk))
         return empty_pb2.Empty()
 
-    # Not yet served: each says so plainly instead of pretending.
-    def _unimplemented(self, what: str) -> Any:
-        raise Unimplemented(f"{what} is not implemented by this version of pyd-dockerd")
+    @abort_on_error
+    def Stats(self, request: pb.ContainerStatsRequest,
+              context: grpc.ServicerContext) -> Iterator[pb.ContainerStats]:
+        for c, cur, prev in stats.stream(self.d, request.id, follow=request.stream,
+                                         one_shot=request.one_shot,
+                                         stopped=lambda: not context.is_active()):
+            msg: pb.ContainerStats = from_dict(_stats_json(stats.to_dict(c, cur, prev)),
+                                               pb.ContainerStats())
+            yield msg
 
     @abort_on_error
-    def Stats(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        yield self._unimplemented("stats")
+    def Export(self, request: pb.ExportContainerRequest,
+               context: grpc.ServicerContext) -> Iterator[types_pb2.TarChunk]:
+        for chunk in export.export(self.d, request.id):
+            yield types_pb2.TarChunk(data=chunk)
 
     @abort_on_error
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        yield self._unimplemented("export")
+    def Update(self, request: pb.UpdateContainerRequest,
+               context: grpc.ServicerContext) -> pb.UpdateContainerResponse:
+        policy = None
+        if request.HasField("restart_policy"):
+            policy = to_dict(request.restart_policy)
+            policy.setdefault("Name", "")
+            policy.setdefault("MaximumRetryCount", 0)
+        resources = json_format.MessageToDict(request.resources,
+                                              preserving_proto_field_name=False)
+        warnings = update.update(self.d, request.id, resources, policy)
+        return pb.UpdateContainerResponse(warnings=warnings)
 
-    @abort_on_error
-    def Update(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._unimplemented("update")
+
+def _stats_json(d: dict[str, Any]) -> dict[str, Any]:
+    """Datetimes as RFC 3339 strings, which json_format reads into Timestamps."""
+    return {k: (v.astimezone(UTC).isoformat().replace("+00:00", "Z")
+                if isinstance(v, datetime) else v) for k, v in d.items()}
 
 
 class _ChunkReader(io.RawIOBase):

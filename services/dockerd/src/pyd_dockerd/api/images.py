@@ -52,6 +52,28 @@ def apply_changes(changes: list[str]) -> dict[str, Any]:
     return cfg
 
 
+def import_rootfs(d: Daemon, chunks: Iterator[bytes], repo: str, tag: str,
+                  changes: list[str]) -> tuple[str, str]:
+    """`docker import` for Images.Import and the Engine API's POST /images/create:
+    the rootfs becomes a one-layer image named `repo[:tag]` (the tag may be part of
+    `repo`, as the CLIs send it). Returns (image id, name given, "" for none).
+
+    containerd builds the image config around the `config` section it is given, so
+    that is what goes over: the `--change` instructions. The commit message (`-m`) has
+    no place there and is not recorded."""
+    if repo and not tag and ":" in repo.rsplit("/", 1)[-1]:
+        repo, tag = repo.rsplit(":", 1)
+    name = f"{repo}:{tag or 'latest'}" if repo else ""
+    config = apply_changes(changes)
+    digests = d.images.import_rootfs(chunks, name, config)
+    ref = name or (digests[0] if digests else "")
+    image_id = ref
+    with contextlib.suppress(NotFound, InvalidArgument):
+        image_id = d.images.get(ref).id
+    d.events.emit("image", "import", image_id, {"name": name})
+    return image_id, name
+
+
 def _summary(i: ImageInfo, containers: int) -> pb.ImageSummary:
     s = pb.ImageSummary(id=i.id, repo_tags=i.repo_tags or ["<none>:<none>"], size=i.size,
                         labels=(i.config.get("config") or {}).get("Labels") or {},
@@ -123,15 +145,8 @@ class ImagesService(pb_grpc.ImagesServicer):
         if first is None or not first.HasField("header"):
             raise InvalidArgument("the first import message must be the header")
         h = first.header
-        name = f"{h.repo}:{h.tag or 'latest'}" if h.repo else ""
-        config = {"architecture": "amd64", "os": "linux",
-                  "config": apply_changes(list(h.changes))}
-        if h.message:
-            config["comment"] = h.message
-        self.d.images.import_rootfs((r.chunk for r in request_iterator if r.chunk), name,
-                                    config)
-        image_id = self.d.images.get(name).id if name else ""
-        self.d.events.emit("image", "import", image_id, {"name": name})
+        image_id, _ = import_rootfs(self.d, (r.chunk for r in request_iterator if r.chunk),
+                                    h.repo, h.tag, list(h.changes))
         return pb.ImportImageResponse(id=image_id)
 
     @abort_on_error
@@ -153,10 +168,17 @@ class ImagesService(pb_grpc.ImagesServicer):
         host = name.split("/", 1)[0]
         plain = host.startswith(("localhost", "127.")) or host.endswith(".local")
         tag = name.rsplit(":", 1)[-1] if "@" not in name else name.split("@", 1)[1]
-        yield pb.ProgressMessage(status=f"{tag}: Pulling from "
-                                        f"{reference.familiar(name).rsplit(':', 1)[0]}")
+        repo = reference.familiar(name).rsplit(":", 1)[0]
+        pulling: pb.ProgressMessage | None = pb.ProgressMessage(
+            status=f"{tag}: Pulling from {repo}")
         try:
             for p in self.d.containerd.pull(name, plain_http=plain):
+                # As moby, "Pulling from" follows the manifest's resolution, so an
+                # unknown image or an unreachable registry fails before any progress
+                # and the CLI shows it as the daemon's error response.
+                if pulling is not None:
+                    yield pulling
+                    pulling = None
                 if p.id:
                     yield pb.ProgressMessage(id=p.id[7:19] if p.id.startswith("sha256:")
                                              else p.id, status=p.status,
@@ -165,6 +187,8 @@ class ImagesService(pb_grpc.ImagesServicer):
         except PydError as e:
             yield pb.ProgressMessage(error=str(e), error_detail=pb.ErrorDetail(message=str(e)))
             return
+        if pulling is not None:
+            yield pulling
         img = self.d.images.get(name)
         yield pb.ProgressMessage(status=f"Digest: {img.target_digest}")
         yield pb.ProgressMessage(status=f"Status: Downloaded newer image for "

@@ -83,6 +83,7 @@ class Daemon:
                 log.warning("containerd is not answering", extra={
                     "address": self.config.containerd_address})
         self.network.init()
+        self._recover_interrupted()
         try:
             self.images.ensure_default()
         except Exception as e:  # the engine still serves; `run busybox` will say why
@@ -91,6 +92,21 @@ class Daemon:
         running = {c.id for c in self.containers.list() if c.state.running}
         self.network.reconcile(running)
         self._restart_policies_at_boot()
+
+    def _recover_interrupted(self) -> None:
+        """What a kill of the previous dockerd cut short: removals (delete.py),
+        half-written checkpoints, and tasks of starts or restores it never recorded
+        (daemon/checkpoint.py, start.py)."""
+        from pyd_dockerd.daemon import checkpoint
+        from pyd_dockerd.daemon.delete import mark_interrupted_removals_dead
+        from pyd_dockerd.daemon.start import cleanup_interrupted
+
+        try:
+            mark_interrupted_removals_dead(self)
+            cleanup_interrupted(self)
+            checkpoint.recover(self)
+        except Exception:
+            log.exception("recovering after a crash failed")
 
     def _restart_policies_at_boot(self) -> None:
         """`always` containers, and `unless-stopped` ones not stopped by the user, that

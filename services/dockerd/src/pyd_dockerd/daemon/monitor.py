@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from pyd_dockerd.container.state import Status
+from pyd_proto import typeurl
 from pyd_proto.containerd.events import task_pb2 as task_events
 from pyd_proto.errdefs import NotFound, PydError
 
@@ -78,14 +79,14 @@ class Monitor:
         kind = event.type_url.rsplit(".", 1)[-1]
         if kind == "TaskExit":
             msg = task_events.TaskExit()
-            event.Unpack(msg)
+            typeurl.unmarshal(event, msg)
             if msg.id in ("", msg.container_id):
                 self.handle_exit(msg.container_id, int(msg.exit_status))
             else:
                 self.d.exec_exited(msg.container_id, msg.id, int(msg.exit_status))
         elif kind == "TaskOOM":
             msg_oom = task_events.TaskOOM()
-            event.Unpack(msg_oom)
+            typeurl.unmarshal(event, msg_oom)
             self._oom.add(msg_oom.container_id)
             with contextlib.suppress(NotFound):
                 c = self.d.containers.get(msg_oom.container_id)
@@ -114,6 +115,14 @@ class Monitor:
             with d.locked(container_id) as c:
                 if c.state.status not in (Status.RUNNING, Status.PAUSED):
                     return
+                lazy_error = ""
+                if c.state.lazy_restore:
+                    from pyd_dockerd.daemon import lazy_restore
+
+                    # before delete_task: the reason lives in the runtime's state dir
+                    lazy_error = lazy_restore.failure_reason(d, c)
+                    with contextlib.suppress(OSError):
+                        lazy_restore.finished(d, c, lazy_error)
                 with contextlib.suppress(NotFound):
                     res = d.containerd.delete_task(c.id)
                     if exit_status is None:
@@ -132,7 +141,7 @@ class Monitor:
                     c.restart_count += 1
                     c.state.set_restarting(code, oom_killed=oom)
                 else:
-                    c.state.set_stopped(code, oom_killed=oom)
+                    c.state.set_stopped(code, oom_killed=oom, error=lazy_error)
                 d.containers.save(c)
                 auto_remove = c.auto_remove and not restart
         except NotFound:
@@ -140,6 +149,7 @@ class Monitor:
         d.events.emit("container", "die", c.id, {"name": c.name, "exitCode": str(code)})
         with self._cond:
             self._generation[c.id] = self._generation.get(c.id, 0) + 1
+            self._last_exit[c.id] = code  # for a "removed" wait that wakes after --rm
             self._cond.notify_all()
         if restart:
             threading.Thread(target=self._restart, args=(c.id,), daemon=True,
@@ -147,7 +157,7 @@ class Monitor:
         elif auto_remove:
             from pyd_dockerd.daemon.delete import remove
 
-            threading.Thread(target=lambda: self._quietly(remove, c.id, volumes=True),
+            threading.Thread(target=lambda: self._quietly(remove, d, c.id, volumes=True),
                              daemon=True).start()
 
     @staticmethod
@@ -209,12 +219,21 @@ class Monitor:
                     return False
                 self._cond.wait(0.5 if left is None else min(left, 0.5))
 
+    def generation(self, container_id: str) -> int:
+        """How many exits of the container were seen: a `next-exit` wait registered
+        before a start (the Engine API answers its headers, then the client starts)
+        passes it to `wait`, so an exit in between still counts."""
+        with self._cond:
+            return self._generation.get(container_id, 0)
+
     def wait(self, container_id: str, condition: str = "not-running",
-             timeout: float | None = None) -> int | None:
-        """Docker's wait conditions; returns the exit code (None on timeout)."""
+             timeout: float | None = None, generation: int | None = None) -> int | None:
+        """Docker's wait conditions; returns the exit code (None on timeout).
+        `generation`: from `generation()` at registration (default: now)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            start_gen = self._generation.get(container_id, 0)
+            start_gen = (self._generation.get(container_id, 0) if generation is None
+                         else generation)
             while True:
                 try:
                     c = self.d.containers.get(container_id)

@@ -64,10 +64,15 @@ def read(path: str, *, since: datetime | None = None, until: datetime | None = N
          stopped: Callable[[], bool] = lambda: False) -> Iterator[Entry]:
     """Entries in order; with `follow`, then new ones until the container stops."""
     entries: list[Entry] = []
+    consumed = 0  # bytes of `path` itself read here: following goes on from there
     for name in files(path):
         try:
             with open(name, "rb") as f:
                 for line in f:
+                    if not line.endswith(b"\n"):
+                        break  # a line the shim is still writing: following reads it
+                    if name == path:
+                        consumed += len(line)
                     e = _decode(line)
                     if e and (since is None or e.time >= since) and (
                             until is None or e.time <= until):
@@ -79,29 +84,13 @@ def read(path: str, *, since: datetime | None = None, until: datetime | None = N
     yield from entries
     if not follow:
         return
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        return
-    with f:
-        f.seek(0, os.SEEK_END)
-        partial = b""
-        idle_after_stop = 0
-        while not stopped():
-            chunk = f.readline()
-            if chunk:
-                partial += chunk
-                if partial.endswith(b"\n"):
-                    e = _decode(partial)
-                    partial = b""
-                    if e and (until is None or e.time <= until):
-                        yield e
-                continue
-            if not running():
-                idle_after_stop += 1
-                if idle_after_stop > 2:  # drained what the shim wrote before the exit
-                    return
-            time.sleep(0.05)
+    # From where the read stopped, not from the file's end: what the shim wrote in
+    # between (or the whole file, when it did not exist yet) is not lost.
+    for e in follow_from(path, consumed, lambda: stopped() or not running()):
+        if stopped():
+            return
+        if (since is None or e.time >= since) and (until is None or e.time <= until):
+            yield e
 
 
 def size(path: str) -> int:

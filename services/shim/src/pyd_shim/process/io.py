@@ -101,6 +101,7 @@ class ProcessIO:
         self.stdin, self.stdout, self.stderr, self.terminal = stdin, stdout, stderr, terminal
         self._fds: list[int] = []
         self._stdin_writer: int | None = None
+        self._stdin_copier: threading.Thread | None = None
         self._console: socket.socket | None = None
         self._console_dir = ""
         self.master: int | None = None
@@ -133,7 +134,7 @@ class ProcessIO:
             self._fds.append(r)
             self._stdin_writer = w
             out.stdin = r
-            _thread(self._copy_stdin, w)
+            self._stdin_copier = _thread(self._copy_stdin, w)
         return out
 
     def _json_writer(self, uri: str) -> jsonlog.JsonFileWriter:
@@ -242,6 +243,15 @@ class ProcessIO:
         deadline = time.monotonic() + timeout
         for t in self._copiers:
             t.join(max(0.0, deadline - time.monotonic()))
+
+    def close_io(self, drain: float = 2.0) -> None:
+        """CloseIO: the process's stdin ends once what its writers already put in the
+        fifo has reached it (containerd's shim closes only its own fifo writer, so
+        nothing written before is lost); the copier closes it on the fifo's EOF."""
+        copier = self._stdin_copier
+        if copier is not None and copier is not threading.current_thread():
+            copier.join(drain)
+        self.close_stdin()
 
     def close_stdin(self) -> None:
         with self._lock:

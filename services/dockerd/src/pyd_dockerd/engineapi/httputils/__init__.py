@@ -1,0 +1,1 @@
+"""What the Engine API routers share (moby's api/server/httputils)."""
