@@ -139,9 +139,10 @@ class Machine:
                 "--register=no", "--keep-unit",
                 # Snapshots are overlayfs upper dirs, which overlayfs cannot host.
                 "--tmpfs=/var/lib/pyd",
-                # The checkout and the venv's Python, when the bind of "/" misses them.
-                *[f"--bind-ro={p}" for p in {str(ROOT), sys.base_prefix}
-                  if os.stat(p).st_dev != os.stat("/").st_dev],
+                # The checkout and the venv's Python: always bound, since the bind of "/"
+                # misses other filesystems and the machine's /tmp is a fresh tmpfs (a CI
+                # clone under /tmp would vanish).
+                *[f"--bind-ro={p}" for p in sorted({str(ROOT), sys.base_prefix})],
                 "--console=pipe", "--boot",
                 # basic.target: the host's enabled services stay down; ours start by hand.
                 "systemd.unit=basic.target"]
