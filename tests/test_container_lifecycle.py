@@ -103,6 +103,13 @@ def test_dockerd_sigkill_keeps_containers_running_and_records_intact(stack: Stac
     assert stack.cli("logs", "survivor").stdout == "before\n"
     taken = stack.cli("create", "--name", "survivor", "busybox", "true")
     assert taken.returncode == 1 and "already in use" in taken.stderr
+    # The address lease survived too: a new container gets another address.
+    assert stack.cli("run", "-d", "--name", "newcomer", "busybox", "sleep", "300"
+                     ).returncode == 0
+    ips = [json.loads(stack.cli("inspect", n).stdout)[0]["NetworkSettings"]["IPAddress"]
+           for n in ("survivor", "newcomer")]
+    assert ips[0] and ips[1] and ips[0] != ips[1], ips
+    assert stack.cli("rm", "-f", "newcomer").returncode == 0
     assert stack.cli("stop", "-t", "1", "survivor").returncode == 0
     assert json.loads(stack.cli("inspect", "survivor").stdout)[0]["State"]["Status"] == \
         "exited"
