@@ -13,13 +13,23 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests import hostcleanup
 
 VENV_BIN = Path(sys.executable).parent
+
+
+def wait_for(pred: Callable[[], object], timeout: float = 30.0, step: float = 0.1) -> bool:
+    """Poll `pred` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
 
 
 def binary(name: str) -> str:

@@ -10,19 +10,8 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
-from tests.stack import Stack
-
-
-def _wait_for(pred: Callable[[], object], timeout: float = 30.0, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+from tests.stack import Stack, wait_for
 
 
 def _names(stack: Stack) -> list[str]:
@@ -80,7 +69,7 @@ def test_host_port_taken_by_another_container_is_refused_and_nothing_is_left(
                    "busybox", "sleep", "600")
     assert rm.returncode == 125
     assert "Bind for 127.0.0.1:18181 failed: port is already allocated" in rm.stderr
-    assert _wait_for(lambda: "third" not in _names(stack))
+    assert wait_for(lambda: "third" not in _names(stack))
     assert _network_leftovers(stack) == with_holder
 
     # Once the holder is gone the port is free and the refused container starts.
@@ -208,7 +197,7 @@ def test_command_not_found_is_127_and_not_executable_is_126(stack: Stack) -> Non
         assert out.stderr.startswith("pyd: Error response from daemon: ")
         assert why in out.stderr
         # --rm: nothing of the container stays, its network included.
-        assert _wait_for(lambda: _names(stack) == [])
+        assert wait_for(lambda: _names(stack) == [])
         assert _network_leftovers(stack) == NOTHING
     kept = stack.cli("run", "--name", "kept", "busybox", "nosuchcmd")
     assert kept.returncode == 127

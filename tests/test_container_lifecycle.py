@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 
-from tests.stack import Stack
-
-
-def _wait_for(pred, timeout: float = 20.0, step: float = 0.1) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+from tests.stack import Stack, wait_for
 
 
 def test_run_ps_logs_stop_rm(stack: Stack) -> None:
@@ -26,7 +16,7 @@ def test_run_ps_logs_stop_rm(stack: Stack) -> None:
     ps = stack.cli("ps")
     assert ps.returncode == 0, ps.stderr
     assert "web" in ps.stdout and cid[:12] in ps.stdout and "Up " in ps.stdout
-    assert _wait_for(lambda: "hello" in stack.cli("logs", "web").stdout)
+    assert wait_for(lambda: "hello" in stack.cli("logs", "web").stdout)
     logs = stack.cli("logs", "web")
     assert logs.stdout == "hello\n"
     assert logs.stderr == "oops\n"
@@ -49,7 +39,7 @@ def test_run_prints_output_and_passes_the_exit_code_through(stack: Stack) -> Non
     out = stack.cli("run", "--rm", "busybox", "sh", "-c", "echo hi; exit 3")
     assert out.stdout == "hi\n", out.stderr
     assert out.returncode == 3
-    assert _wait_for(lambda: stack.cli("ps", "-aq").stdout.strip() == "")
+    assert wait_for(lambda: stack.cli("ps", "-aq").stdout.strip() == "")
 
 
 def test_unknown_image_and_name_conflict_are_docker_errors(stack: Stack) -> None:
@@ -94,7 +84,7 @@ def test_dockerd_sigkill_keeps_containers_running_and_records_intact(stack: Stac
                     "echo before; sleep 300")
     assert run.returncode == 0, run.stderr
     pid = json.loads(stack.cli("inspect", "survivor").stdout)[0]["State"]["Pid"]
-    assert _wait_for(lambda: "before" in stack.cli("logs", "survivor").stdout)
+    assert wait_for(lambda: "before" in stack.cli("logs", "survivor").stdout)
     stack.stop(signal.SIGKILL)
     stack.start()
     state = json.loads(stack.cli("inspect", "survivor").stdout)[0]["State"]

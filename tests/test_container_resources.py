@@ -13,24 +13,15 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.stack import Stack, binary
+from tests.stack import Stack, binary, wait_for
 
 STATS_COLUMNS = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
                  "BLOCK I/O", "PIDS"]
 _UNITS = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1024, "MiB": 1 << 20,
           "GiB": 1 << 30}
 
-
-def _wait_for(pred: Callable[[], object], timeout: float = 30.0, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def _bytes(text: str) -> float:
@@ -186,7 +177,7 @@ def test_export_writes_the_container_filesystem_as_a_tar(stack: Stack, tmp_path:
     assert stack.cli("run", "-d", "--name", "exp", "-v", "ev:/vol", "busybox", "sh", "-c",
                      "echo data > /marker; echo x > /vol/in-volume; rm /etc/group; "
                      "sleep 600").returncode == 0
-    assert _wait_for(lambda: stack.cli("exec", "exp", "cat", "/marker").stdout == "data\n")
+    assert wait_for(lambda: stack.cli("exec", "exp", "cat", "/marker").stdout == "data\n")
     target = tmp_path / "exp.tar"
     out = stack.cli("export", "-o", str(target), "exp")
     assert out.returncode == 0 and out.stdout == "", out.stderr
@@ -214,7 +205,7 @@ def test_system_df_counts_images_containers_and_volumes(stack: Stack) -> None:
                      "head -c 300000 /dev/zero > /data/x; head -c 200000 /dev/zero > /y; "
                      "touch /done; sleep 600").returncode == 0
     assert stack.cli("create", "--name", "dfb", "busybox", "true").returncode == 0
-    assert _wait_for(lambda: stack.cli("exec", "dfa", "ls", "/done").returncode == 0)
+    assert wait_for(lambda: stack.cli("exec", "dfa", "ls", "/done").returncode == 0)
     df = stack.cli("system", "df")
     assert df.returncode == 0, df.stderr
     lines = [_columns(ln) for ln in df.stdout.splitlines()]
@@ -277,7 +268,7 @@ def test_published_ports_answer_on_the_host_loopback_and_go_on_stop(stack: Stack
     assert sorted(port.stdout.splitlines()) == ["80/tcp -> 0.0.0.0:18081",
                                                 "80/tcp -> 127.0.0.1:18080"]
     for hostport in (18080, 18081):
-        assert _wait_for(lambda p=hostport: "hello-from-pyd" in _http_get(  # type: ignore[misc]
+        assert wait_for(lambda p=hostport: "hello-from-pyd" in _http_get(  # type: ignore[misc]
             stack, "127.0.0.1", p)), _http_get(stack, "127.0.0.1", hostport)
     gateway = json.loads(stack.cli("inspect", "web").stdout)[0]["NetworkSettings"]["Gateway"]
     # 0.0.0.0:18081 answers on the host's other addresses too; 127.0.0.1:18080 does not.

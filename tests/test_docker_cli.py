@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import Stack, private_stack
+from tests.stack import Stack, private_stack, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
@@ -154,14 +154,6 @@ def _http(stack: Stack, method: str, path: str,
         conn.close()
 
 
-def _wait_for(pred, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
-
 
 # ------------------------------------------------------------------------ the API
 
@@ -210,7 +202,7 @@ def test_the_api_can_be_turned_off_and_moved(tmp_path: Path) -> None:
     with private_stack(start=False) as s:
         moved = tmp_path / "elsewhere.sock"
         s.start(30.0, "--docker-host", f"unix://{moved}")
-        assert _wait_for(moved.exists, 10)
+        assert wait_for(moved.exists, 10)
         assert not (s.state / "docker.sock").exists()
         assert oct(moved.stat().st_mode & 0o777) == "0o660"
         s.stop()
@@ -239,7 +231,7 @@ def test_run_detached_ps_logs_inspect_wait_stop_kill_rm(docker: Docker) -> None:
     assert len(cid) == 64
     ps = docker.ok("ps", "-a", "--format", "{{.ID}} {{.Names}} {{.State}}")
     assert f"{cid[:12]} ticker running" in ps.splitlines()
-    assert _wait_for(lambda: "tick 3" in docker.ok("logs", "ticker"))
+    assert wait_for(lambda: "tick 3" in docker.ok("logs", "ticker"))
     state = json.loads(docker.ok("inspect", "ticker"))[0]
     assert state["Id"] == cid and state["State"]["Running"] is True
     assert state["Name"] == "/ticker" and state["Config"]["Cmd"][0] == "sh"
@@ -304,7 +296,7 @@ def test_run_rm_it_gives_a_sized_terminal_that_takes_input(docker: Docker) -> No
         assert again.wait() == 3, again.out
     finally:
         again.close()
-    assert _wait_for(lambda: docker.ok("ps", "-aq") == "", 15)  # --rm removed it
+    assert wait_for(lambda: docker.ok("ps", "-aq") == "", 15)  # --rm removed it
 
 
 def test_exec_with_and_without_a_terminal_and_cp(docker: Docker, tmp_path: Path) -> None:
@@ -419,7 +411,7 @@ def test_stats_update_export_and_system_df(docker: Docker, tmp_path: Path) -> No
     docker.ok("volume", "create", "dfvol")
     docker.ok("run", "-d", "--name", "res", "-v", "dfvol:/data", "busybox", "sh", "-c",
               "head -c 300000 /dev/zero > /data/blob; echo marked > /marker; sleep 300")
-    assert _wait_for(lambda: docker("exec", "res", "cat", "/marker").stdout == "marked\n")
+    assert wait_for(lambda: docker("exec", "res", "cat", "/marker").stdout == "marked\n")
 
     # stats --no-stream: one line per container, from two samples (CPU % needs both).
     row = json.loads(docker.ok("stats", "--no-stream", "--format", "{{json .}}", "res"))
@@ -523,7 +515,7 @@ def test_stats_stream_and_one_shot_over_the_api(docker: Docker) -> None:
 def test_checkpoint_create_ls_rm_start_and_lazy_restore(docker: Docker) -> None:
     docker.ok("run", "-d", "--name", "counter", "busybox", "sh", "-c",
               "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done")
-    assert _wait_for(lambda: "5\n" in docker.ok("logs", "counter"))
+    assert wait_for(lambda: "5\n" in docker.ok("logs", "counter"))
     docker.ok("checkpoint", "create", "counter", "cp1", timeout=120)
     assert docker.ok("inspect", "-f", "{{.State.Running}}", "counter").strip() == "false"
     assert docker.ok("checkpoint", "ls", "counter").split() == ["CHECKPOINT", "NAME", "cp1"]
@@ -534,7 +526,7 @@ def test_checkpoint_create_ls_rm_start_and_lazy_restore(docker: Docker) -> None:
         numbers = [int(n) for n in docker.ok("logs", "counter").split()]
         return numbers[-1] > last + 2 and numbers.count(1) == 1  # went on, no restart
 
-    assert _wait_for(resumed), docker.ok("logs", "counter")
+    assert wait_for(resumed), docker.ok("logs", "counter")
 
     # `start` takes pyd's lazy-restore parameter: a container of the same image runs
     # from the checkpoint this host serves, its memory paged in lazily.
@@ -546,7 +538,7 @@ def test_checkpoint_create_ls_rm_start_and_lazy_restore(docker: Docker) -> None:
     lazy = json.loads(docker.ok("inspect", "lazy"))[0]["State"]
     assert lazy["Running"] is True
     assert lazy["LazyRestore"]["Address"] == f"pyd://{listen}/counter/cp1"
-    assert _wait_for(lambda: int(["0", *docker.ok("logs", "lazy").split()][-1]) > last + 2)
+    assert wait_for(lambda: int(["0", *docker.ok("logs", "lazy").split()][-1]) > last + 2)
 
     docker.ok("checkpoint", "rm", "counter", "cp1")
     assert docker.ok("checkpoint", "ls", "counter").split() == ["CHECKPOINT", "NAME"]

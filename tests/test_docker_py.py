@@ -13,7 +13,7 @@ from typing import Any
 import docker  # type: ignore[import-untyped]
 import pytest
 
-from tests.stack import private_stack
+from tests.stack import private_stack, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
@@ -40,14 +40,6 @@ def engine(client: Any) -> Iterator[Any]:
         c.remove(force=True)
 
 
-def _wait_for(pred, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
-
 
 def test_version_is_negotiated(client: Any) -> None:
     assert client.api.api_version == "1.47"
@@ -71,7 +63,7 @@ def test_detached_container_logs_exec_stop_wait_remove(engine: Any) -> None:
                               detach=True, name="pyticker")
     c.reload()
     assert (c.name, c.status) == ("pyticker", "running")
-    assert _wait_for(lambda: c.logs().count(b"tick\n") >= 3)
+    assert wait_for(lambda: c.logs().count(b"tick\n") >= 3)
     stream = c.logs(stream=True, follow=True)
     assert next(stream) == b"tick\n"
     stream.close()
@@ -138,7 +130,7 @@ def test_stats_update_export_and_df(engine: Any) -> None:
                                           "echo marked > /marker; sleep 300"],
                               detach=True, name="pyres", volumes={"pydfvol": {"bind": "/v"}})
     try:
-        assert _wait_for(lambda: c.exec_run(["cat", "/marker"]).output == b"marked\n")
+        assert wait_for(lambda: c.exec_run(["cat", "/marker"]).output == b"marked\n")
 
         # stats(stream=False): one StatsJSON, its precpu_stats from a sample before.
         s = c.stats(stream=False)

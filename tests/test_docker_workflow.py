@@ -10,16 +10,7 @@ import select
 import subprocess
 import time
 
-from tests.stack import Stack, binary
-
-
-def _wait_for(pred, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.2)
-    return False
+from tests.stack import Stack, binary, wait_for
 
 
 def test_events_stream_lifecycle_events_with_filters(stack: Stack) -> None:
@@ -54,7 +45,7 @@ def test_restart_policy_brings_a_crashing_container_back_n_times(stack: Stack) -
         st = json.loads(stack.cli("inspect", "crashy").stdout)[0]
         return bool(st["State"]["Status"] == "exited" and st["RestartCount"] == 3)
 
-    assert _wait_for(settled, 60), stack.cli("inspect", "crashy").stdout
+    assert wait_for(settled, 60), stack.cli("inspect", "crashy").stdout
     st = json.loads(stack.cli("inspect", "crashy").stdout)[0]["State"]
     assert st["ExitCode"] == 7
 
@@ -164,14 +155,14 @@ def test_stats_follows_containers_that_start_and_stop(stack: Stack) -> None:
     assert stack.cli("run", "-d", "--name", "one", "busybox", "sleep", "600").returncode == 0
     running = _StatsWatcher(stack)
     try:
-        assert _wait_for(lambda: running.names() == {"one"}), running.raw
+        assert wait_for(lambda: running.names() == {"one"}), running.raw
         # docker-cli follows events: a container started later joins the table,
         # one that stops leaves it.
         assert stack.cli("run", "-d", "--name", "two", "busybox", "sleep", "600"
                          ).returncode == 0
-        assert _wait_for(lambda: running.names() == {"one", "two"}), running.raw
+        assert wait_for(lambda: running.names() == {"one", "two"}), running.raw
         assert stack.cli("stop", "-t", "0", "one").returncode == 0
-        assert _wait_for(lambda: running.names() == {"two"}), running.raw
+        assert wait_for(lambda: running.names() == {"two"}), running.raw
         assert running.proc.poll() is None
     finally:
         err = running.close()
@@ -179,9 +170,9 @@ def test_stats_follows_containers_that_start_and_stop(stack: Stack) -> None:
     # -a: created containers join too, and stopped ones stay.
     every = _StatsWatcher(stack, "-a")
     try:
-        assert _wait_for(lambda: every.names() == {"one", "two"}), every.raw
+        assert wait_for(lambda: every.names() == {"one", "two"}), every.raw
         assert stack.cli("create", "--name", "three", "busybox", "true").returncode == 0
-        assert _wait_for(lambda: every.names() == {"one", "two", "three"}), every.raw
+        assert wait_for(lambda: every.names() == {"one", "two", "three"}), every.raw
         assert stack.cli("stop", "-t", "0", "two").returncode == 0
         time.sleep(1.5)  # several redraws: "two" must still be there
         assert every.names() == {"one", "two", "three"}, every.raw

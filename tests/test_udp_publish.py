@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.stack import Stack
+from tests.stack import Stack, wait_for
 
 HOST_PORT = 18191
 CONTAINER_PORT = 9000
@@ -79,14 +77,6 @@ sys.exit(1)
 """
 
 
-def _wait_for(pred: Callable[[], object], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.2)
-    return False
-
 
 @pytest.fixture
 def udp_echo(tmp_path: Path) -> Path:
@@ -117,7 +107,7 @@ def test_published_udp_port_answers_from_the_host(stack: Stack, udp_echo: Path) 
                     "-v", f"{udp_echo}:/udp-echo:ro",
                     "busybox", "/udp-echo", str(CONTAINER_PORT))
     assert run.returncode == 0, run.stderr
-    assert _wait_for(lambda: "listening" in stack.cli("logs", "udp").stdout)
+    assert wait_for(lambda: "listening" in stack.cli("logs", "udp").stdout)
     assert stack.cli("port", "udp").stdout == \
         f"{CONTAINER_PORT}/udp -> 0.0.0.0:{HOST_PORT}\n"
     rules = _dnat_rules(stack)

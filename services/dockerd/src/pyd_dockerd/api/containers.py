@@ -5,7 +5,6 @@ Docker's keys, converted to and from the messages by their json_names."""
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import threading
 import time
@@ -22,6 +21,7 @@ from pyd_dockerd.daemon import archive, create, delete, export, stats, stop, top
 from pyd_dockerd.daemon import exec as execs
 from pyd_dockerd.daemon import start as starting
 from pyd_dockerd.daemon.daemon import Daemon
+from pyd_dockerd.ioutils import ChunkReader
 from pyd_dockerd.logs import jsonfile
 from pyd_proto.errdefs import (
     FailedPrecondition,
@@ -404,7 +404,7 @@ class ContainersService(pb_grpc.ContainersServicer):
             raise FailedPrecondition("container rootfs is marked read-only")
         with archive.container_root(self.d, c) as root:
             archive.tar_in(root, first.header.path,
-                           _ChunkReader(r.chunk for r in request_iterator if r.chunk))
+                           ChunkReader(r.chunk for r in request_iterator if r.chunk))
         return empty_pb2.Empty()
 
     @abort_on_error
@@ -441,25 +441,3 @@ def _stats_json(d: dict[str, Any]) -> dict[str, Any]:
     """Datetimes as RFC 3339 strings, which json_format reads into Timestamps."""
     return {k: (v.astimezone(UTC).isoformat().replace("+00:00", "Z")
                 if isinstance(v, datetime) else v) for k, v in d.items()}
-
-
-class _ChunkReader(io.RawIOBase):
-    """A readable file over an iterator of byte chunks (a tar stream from the client)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self._buf:
-            nxt = next(self._chunks, None)
-            if nxt is None:
-                return 0
-            self._buf = nxt
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select
 
+from pyd_dockerd.ioutils import ChunkReader
 from pyd_dockerd.store.tables import checkpoints as t
 from pyd_proto.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
@@ -314,28 +315,6 @@ def _export_stream(path: str, files: list[str], manifest: bytes,
     yield b"\0" * (2 * tarfile.BLOCKSIZE)
 
 
-class _ChunkReader(io.RawIOBase):
-    """A file over an iterator of byte strings (an import stream), for tarfile's "r|"."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._it = iter(chunks)
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self._buf:
-            try:
-                self._buf = next(self._it)
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-
 def import_(d: Daemon, chunks: Iterable[bytes], *, container: str = "", name: str = "",
             checkpoint_dir: str = "") -> Checkpoint:
     """Record an exported checkpoint on this host: attached to `container` (which must
@@ -348,7 +327,7 @@ def import_(d: Daemon, chunks: Iterable[bytes], *, container: str = "", name: st
     work = os.path.join(base, f".import{_PARTIAL}{uuid.uuid4().hex[:8]}")
     os.makedirs(work, mode=0o700)
     try:
-        doc = _unpack(_ChunkReader(chunks), work)
+        doc = _unpack(ChunkReader(chunks), work)
         name = name or str(doc.get("Name") or "")
         validate_name(name)
         digest = str(doc.get("ImageDigest") or "")

@@ -9,7 +9,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
-import io
 import json
 import threading
 import weakref
@@ -150,26 +149,3 @@ def sync_chunks(read: Callable[[], Coroutine[Any, Any, bytes]],
 def json_line(doc: Any) -> bytes:
     """One message of a JSON stream (moby's json.Encoder: a newline after each)."""
     return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
-
-
-class ChunkReader(io.RawIOBase):
-    """A readable file over an iterator of byte chunks (a tar from the client), for the
-    core's tarfile readers."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self._buf:
-            nxt = next(self._chunks, None)
-            if nxt is None:
-                return 0
-            self._buf = nxt
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n

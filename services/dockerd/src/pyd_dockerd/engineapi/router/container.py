@@ -30,7 +30,6 @@ from pyd_dockerd.engineapi.httputils import form, stdcopy
 from pyd_dockerd.engineapi.httputils.errors import BadParameter
 from pyd_dockerd.engineapi.httputils.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
 from pyd_dockerd.engineapi.httputils.stream import (
-    ChunkReader,
     blocking,
     iterate,
     json_line,
@@ -38,6 +37,7 @@ from pyd_dockerd.engineapi.httputils.stream import (
     sync_chunks,
 )
 from pyd_dockerd.engineapi.router.system import json_response, rfc3339, unix_time
+from pyd_dockerd.ioutils import ChunkReader
 from pyd_dockerd.logs import jsonfile
 from pyd_proto.errdefs import NotFound
 
