@@ -13,11 +13,11 @@ import pytest
 
 from pyd_dockerd.daemon.checkpoint import (
     EXPORT_MANIFEST,
-    _ChunkReader,
     _export_stream,
     _unpack,
     apply_rootfs_diff,
 )
+from pyd_dockerd.ioutils import ChunkReader
 from pyd_proto.errdefs import InvalidArgument
 
 
@@ -44,7 +44,7 @@ def test_export_streams_a_tar_that_imports_back(tmp_path: Path) -> None:
     out.mkdir()
     # Small, uneven chunks, as gRPC delivers them.
     pieces = [blob[i:i + 777] for i in range(0, len(blob), 777)]
-    assert _unpack(_ChunkReader(pieces), str(out)) == manifest
+    assert _unpack(ChunkReader(pieces), str(out)) == manifest
     assert {p.name: p.read_bytes() for p in out.iterdir()} == files
 
 
@@ -72,7 +72,7 @@ def test_import_refuses_members_outside_the_format(tmp_path: Path, name: str,
     evil.linkname = "/etc/passwd" if kind == tarfile.SYMTYPE else ""
     blob = _tar([(manifest, b"{}"), (evil, b"x")])
     with pytest.raises(InvalidArgument, match="unexpected member"):
-        _unpack(_ChunkReader([blob]), str(tmp_path))
+        _unpack(ChunkReader([blob]), str(tmp_path))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -80,13 +80,13 @@ def test_import_needs_a_manifest_and_a_criu_image(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     only_file = tarfile.TarInfo("checkpoint/inventory.img")
     with pytest.raises(InvalidArgument, match=r"no pyd-checkpoint\.json"):
-        _unpack(_ChunkReader([_tar([(only_file, b"inv")])]), str(tmp_path / "a"))
+        _unpack(ChunkReader([_tar([(only_file, b"inv")])]), str(tmp_path / "a"))
     (tmp_path / "b").mkdir()
     no_image = _tar([(tarfile.TarInfo(EXPORT_MANIFEST), b"{}")])
     with pytest.raises(InvalidArgument, match="no CRIU image"):
-        _unpack(_ChunkReader([no_image]), str(tmp_path / "b"))
+        _unpack(ChunkReader([no_image]), str(tmp_path / "b"))
     with pytest.raises(InvalidArgument, match="not a pyd checkpoint export"):
-        _unpack(_ChunkReader([b"this is not a tar" * 100]), str(tmp_path / "b"))
+        _unpack(ChunkReader([b"this is not a tar" * 100]), str(tmp_path / "b"))
 
 
 def _entry(name: str, kind: bytes = tarfile.REGTYPE, *, mode: int = 0o644,
