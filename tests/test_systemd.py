@@ -13,7 +13,6 @@ cgroups, nspawn's files under /run/systemd/nspawn) is removed, pass or fail.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import shutil
@@ -41,20 +40,10 @@ pytestmark = [
                               "scripts/install.sh --dev installs it"),
 ]
 
-MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_SLAVE = 0x1, 0x20, 0x1000, 0x4000, 0x80000
-CLONE_NEWNS = 0x20000
 GUEST_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
              "HOME": "/root", "LANG": "C.UTF-8", "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0",
              "TERM": "dumb"}
 BOOT_TIMEOUT = 60.0
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _mount(source: str | None, target: str, flags: int) -> None:
-    src = source.encode() if source is not None else None
-    if _libc.mount(src, target.encode(), None, flags, None) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {source} {target}: {os.strerror(err)}")
 
 
 def _own_cgroups(leaf: str) -> list[Path]:
@@ -147,10 +136,9 @@ class Machine:
                 # basic.target: the host's enabled services stay down; ours start by hand.
                 "systemd.unit=basic.target"]
         with open(self.console, "wb") as console:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
-                                         stderr=subprocess.STDOUT, env=GUEST_ENV,
-                                         preexec_fn=self._prepare_child,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(self._prepared(argv), stdin=subprocess.DEVNULL,
+                                         stdout=console, stderr=subprocess.STDOUT,
+                                         env=GUEST_ENV, start_new_session=True)
         deadline = time.monotonic() + BOOT_TIMEOUT
         while not self.leader:
             if self.proc.poll() is not None:
@@ -176,19 +164,20 @@ class Machine:
             out.stdout + self.run("systemctl", "--failed", "--no-legend").stdout)
         self._writable_cgroups()
 
-    def _prepare_child(self) -> None:
-        """In nspawn's process before exec: into the machine's cgroups, and a mount
-        namespace of its own holding the machine's root. nspawn will not boot "/"
-        itself; a read-only, non-recursive bind of it is the same tree, seen only by
-        the machine (nothing on the host can walk into it or delete through it), and
-        --volatile=overlay puts every write of the machine in a tmpfs."""
-        for cg in self.cgroups:
-            (cg / "cgroup.procs").write_text("0")
-        if _libc.unshare(CLONE_NEWNS) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
-        _mount(None, "/", MS_REC | MS_SLAVE)
-        _mount("/", str(self.root), MS_BIND)
-        _mount(None, str(self.root), MS_REMOUNT | MS_BIND | MS_RDONLY)
+    def _prepared(self, argv: list[str]) -> list[str]:
+        """`argv` run from the machine's cgroups, in a mount namespace of its own holding
+        the machine's root. nspawn will not boot "/" itself; a read-only, non-recursive
+        bind of it is the same tree, seen only by the machine (nothing on the host can
+        walk into it or delete through it), and --volatile=overlay puts every write of
+        the machine in a tmpfs. Done by unshare(1) and a shell, not a preexec_fn: a
+        forked child of this gRPC-using process can die or hang before it execs (see
+        tests/stack.py, netns_argv)."""
+        script = ('for cg in $PYD_CGROUPS; do echo $$ > "$cg/cgroup.procs" || exit 1; done\n'
+                  'mount --bind / "$PYD_ROOT" && mount -o remount,bind,ro "$PYD_ROOT" '
+                  '&& exec "$@"')
+        return ["env", f"PYD_CGROUPS={' '.join(str(cg) for cg in self.cgroups)}",
+                f"PYD_ROOT={self.root}", "unshare", "--mount", "--propagation", "slave",
+                "--", "sh", "-c", script, "sh", *argv]
 
     def _writable_cgroups(self) -> None:
         """nspawn mounts v1 controllers read-only without a user namespace; the engine

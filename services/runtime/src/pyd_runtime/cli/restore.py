@@ -207,6 +207,7 @@ def new_state(cid: str, spec: dict[str, Any], cfg: Any, pid: int, mgr: Any,
               opts: Any) -> dict[str, Any]:
     """state.json for a restored container, with the keys libcontainer/container.py keeps."""
     from pyd_runtime import fastjson
+    from pyd_runtime.libcontainer import cgroups
     from pyd_runtime.libcontainer.container import STATE_VERSION, proc_start_time, rfc3339nano
     from pyd_runtime.specconv import NAMESPACE_FILES
 
@@ -236,6 +237,7 @@ def new_state(cid: str, spec: dict[str, Any], cfg: Any, pid: int, mgr: Any,
         "no_pivot": False,
         "owner": "",
         "restored_from": str(opts.image_path),
+        "cgroup_foreign_dir": cgroups.foreign_unified_dir(pid, mgr) or "",
     }
 
 

@@ -13,6 +13,7 @@ exec.fifo present → created; otherwise running.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -258,6 +259,10 @@ class Container:
                         pass
                 time.sleep(0.01)
             mgr.destroy()
+        foreign = self.state.get("cgroup_foreign_dir")
+        if foreign:  # what CRIU's restore recreated outside the manager's paths
+            with contextlib.suppress(OSError):
+                os.rmdir(foreign)
         remove_state_dir(self.dir)
         spec_hooks = (self.state.get("config") or {}).get("hooks")
         if spec_hooks and spec_hooks.get("poststop"):

@@ -154,6 +154,27 @@ def mounts() -> tuple[dict[str, str], str | None]:
     return v1, v2
 
 
+def foreign_unified_dir(pid: int, manager: Manager) -> str | None:
+    """On a hybrid host, the cgroup2 directory `pid` sits in when no manager path covers
+    it: CRIU's restore recreates the cgroup the dump saw there (a runc-made container's
+    /<id>), which the v1 manager would otherwise never remove."""
+    _, v2 = mounts()
+    if v2 is None or v2 == CGROUP_ROOT:
+        return None
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        hid, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hid == "0" and not controllers and path not in ("", "/"):
+            d = v2 + path
+            return None if d in manager.paths.values() else d
+    return None
+
+
 def is_unified() -> bool:
     """True when /sys/fs/cgroup itself is cgroup2 (no v1 hierarchies in use)."""
     return os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers"))
