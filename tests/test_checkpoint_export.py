@@ -8,25 +8,11 @@ from __future__ import annotations
 
 import json
 import tarfile
-import time
 from pathlib import Path
 
 from tests.stack import Stack, private_stack
+from tests.test_checkpoint_local import COUNTER, read_count
 from tests.test_lazy_restore import counter_image, wait_until
-
-COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.1; done"
-
-
-def _count(s: Stack, name: str) -> int:
-    """The counter; `echo $i > /tmp/n` truncates before it writes, so an empty read is
-    retried."""
-    for _ in range(50):
-        out = s.cli("exec", name, "cat", "/tmp/n")
-        assert out.returncode == 0, out.stderr
-        if out.stdout.strip():
-            return int(out.stdout)
-        time.sleep(0.05)
-    raise AssertionError(f"no count from {name}")
 
 
 def _checkpointed(s: Stack, tmp: Path) -> tuple[int, Path]:
@@ -34,9 +20,9 @@ def _checkpointed(s: Stack, tmp: Path) -> tuple[int, Path]:
     assert s.cli("run", "-d", "--name", "src", "--network", "none", "busybox", "sh", "-c",
                  COUNTER).returncode == 0
     assert wait_until(lambda: s.cli("exec", "src", "cat", "/tmp/n").stdout.strip() != ""
-                      and _count(s, "src") > 5)
+                      and read_count(s, "src") > 5)
     assert s.cli("exec", "src", "sh", "-c", "echo kept > /data.txt").returncode == 0
-    before = _count(s, "src")
+    before = read_count(s, "src")
     assert s.cli("checkpoint", "create", "src", "cp1").returncode == 0
     out = tmp / "cp1.tar"
     exported = s.cli("checkpoint", "export", "src", "cp1", str(out))
@@ -49,9 +35,9 @@ def _restores_and_counts_on(s: Stack, name: str, before: int) -> None:
     assert started.returncode == 0, started.stderr
     state = json.loads(s.cli("inspect", name).stdout)[0]["State"]
     assert state["Running"] is True and state["RestoredFrom"] == "cp1"
-    after = _count(s, name)
+    after = read_count(s, name)
     assert after >= before  # the shell's variable came back: it counts on, not from 1
-    assert wait_until(lambda: _count(s, name) > after)
+    assert wait_until(lambda: read_count(s, name) > after)
     data = s.cli("exec", name, "cat", "/data.txt")  # the read-write layer came along
     assert data.stdout.strip() == "kept", data.stderr
 

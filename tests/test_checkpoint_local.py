@@ -10,7 +10,7 @@ from tests.stack import Stack
 COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.1; done"
 
 
-def _count(s: Stack, name: str) -> int:
+def read_count(s: Stack, name: str) -> int:
     """The counter; `echo $i > /tmp/n` truncates before it writes, so an empty read is
     retried."""
     for _ in range(50):
@@ -26,7 +26,7 @@ def test_checkpoint_then_start_keeps_memory_state(stack: Stack) -> None:
     assert stack.cli("run", "-d", "--name", "ctr", "busybox", "sh", "-c", COUNTER
                      ).returncode == 0
     time.sleep(1.0)
-    before = _count(stack, "ctr")
+    before = read_count(stack, "ctr")
     created = stack.cli("checkpoint", "create", "ctr", "cp1")
     assert created.returncode == 0, created.stderr
     assert created.stdout.strip() == "cp1"
@@ -35,10 +35,10 @@ def test_checkpoint_then_start_keeps_memory_state(stack: Stack) -> None:
     assert ls.stdout.split() == ["CHECKPOINT", "NAME", "cp1"]
     restored = stack.cli("start", "--checkpoint", "cp1", "ctr")
     assert restored.returncode == 0, restored.stderr
-    after = _count(stack, "ctr")
+    after = read_count(stack, "ctr")
     assert after >= before  # the shell's variable came back: it counts on, not from 1
     time.sleep(0.5)
-    assert _count(stack, "ctr") > after
+    assert read_count(stack, "ctr") > after
 
 
 def test_checkpoint_errors_are_docker_shaped(stack: Stack) -> None:
